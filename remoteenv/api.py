@@ -1,0 +1,71 @@
+"""The library's front door: what the CLI calls, usable from Python without it.
+
+    >>> from remoteenv import api
+    >>> facts = api.probe("gpu-box")          # doctest: +SKIP
+    >>> facts.gpus[0].name                    # doctest: +SKIP
+    'NVIDIA A100-SXM4-80GB'
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from remoteenv import facts as facts_mod
+from remoteenv.errors import RemoteenvError
+from remoteenv.inventory import Host, Inventory, SSHConfigFile, load_inventory, resolve
+from remoteenv.transport import Connection, ConnectOptions, connect
+
+
+def connect_options(inventory: Inventory, *, accept_new_host_key: bool = False,
+                    connect_timeout: float | None = None) -> ConnectOptions:
+    """Options whose ProxyJump hops resolve through the same inventory and ssh config."""
+    config = SSHConfigFile()
+    timeout = connect_timeout or float(os.environ.get("REMOTEENV_CONNECT_TIMEOUT", "10"))
+    return ConnectOptions(accept_new_host_key=accept_new_host_key, connect_timeout=timeout,
+                          resolve_jump=lambda name: resolve(inventory, name, config))
+
+
+@contextmanager
+def open_host(name_or_host: str | Host, inventory: Inventory | None = None,
+              accept_new_host_key: bool = False) -> Iterator[Connection]:
+    inventory = inventory if inventory is not None else load_inventory()
+    host = name_or_host if isinstance(name_or_host, Host) else resolve(inventory, name_or_host)
+    conn = connect(host, connect_options(inventory, accept_new_host_key=accept_new_host_key))
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def probe(name_or_host: str | Host, inventory: Inventory | None = None,
+          accept_new_host_key: bool = False) -> facts_mod.HostFacts:
+    """Connect and learn the host's facts in one round trip."""
+    with open_host(name_or_host, inventory, accept_new_host_key) as conn:
+        return facts_mod.gather(conn)
+
+
+@dataclass
+class ProbeOutcome:
+    host: Host
+    facts: facts_mod.HostFacts | None = None
+    error: RemoteenvError | None = None
+
+
+def probe_many(hosts: list[Host], inventory: Inventory, accept_new_host_key: bool = False,
+               forks: int = 32) -> list[ProbeOutcome]:
+    """Probe several hosts at once; one host's failure is its own outcome, not everyone's."""
+
+    def one(host: Host) -> ProbeOutcome:
+        try:
+            return ProbeOutcome(host, probe(host, inventory, accept_new_host_key))
+        except RemoteenvError as exc:
+            return ProbeOutcome(host, error=exc)
+
+    if len(hosts) == 1:
+        return [one(hosts[0])]
+    with ThreadPoolExecutor(max_workers=max(1, min(forks, len(hosts)))) as pool:
+        return list(pool.map(one, hosts))

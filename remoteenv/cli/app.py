@@ -1,0 +1,61 @@
+"""The Typer application and its global options. Commands live in one module each."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from remoteenv import __version__
+from remoteenv.cli.output import GLOBALS
+
+app = typer.Typer(
+    name="remoteenv",
+    help=(
+        "Turn a bare Linux GPU host reachable over SSH into a ready, reproducible workstation.\n\n"
+        "Exit codes: 0 ok, 1 failed on a host, 2 bad usage or config, 3 unreachable / auth / host key."
+    ),
+    epilog="Examples:  remoteenv demo  ·  remoteenv probe gpu-box  ·  remoteenv hosts --json",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"remoteenv {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _globals(
+    inventory: Annotated[str | None, typer.Option(
+        "--inventory", "-i", envvar="REMOTEENV_INVENTORY", metavar="PATH",
+        help="Inventory file (remoteenv YAML, Ansible INI/YAML, ssh config, or a plain host list). "
+             "Default: ./hosts.yaml, then hosts.yaml in the user config dir.")] = None,
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More detail (repeat for more).")] = 0,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    GLOBALS.inventory = inventory
+    GLOBALS.verbose = verbose
+
+
+def _register() -> None:
+    from remoteenv.cli import hosts, probe
+
+    hosts.register(app)
+    probe.register(app)
+    for optional in ("sandbox", "playbook", "export"):
+        try:
+            module = __import__(f"remoteenv.cli.{optional}", fromlist=["register"])
+        except ModuleNotFoundError as exc:
+            if exc.name != f"remoteenv.cli.{optional}":
+                raise
+            continue
+        module.register(app)
+
+
+_register()

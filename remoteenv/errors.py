@@ -1,0 +1,105 @@
+"""Typed errors. Each reaches the person as one line plus a hint, never a traceback.
+
+Exit codes are part of the interface scripts rely on (README, "Exit codes"):
+0 ok, 1 failed on a host, 2 bad usage or configuration, 3 unreachable / auth / host key.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_CONNECT = 3
+
+
+class RemoteenvError(Exception):
+    """Base of every error remoteenv reports to a person."""
+
+    exit_code = EXIT_FAILED
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def one_line(self) -> str:
+        return f"{self.message} (hint: {self.hint})" if self.hint else self.message
+
+
+class ConfigError(RemoteenvError):
+    """A file or option remoteenv was given is malformed."""
+
+    exit_code = EXIT_USAGE
+
+
+class ConnectError(RemoteenvError):
+    """Could not get a working SSH session to a host."""
+
+    exit_code = EXIT_CONNECT
+
+    def __init__(self, host: str, message: str, hint: str | None = None) -> None:
+        super().__init__(f"{host}: {message}", hint)
+        self.host = host
+
+
+class HostUnreachable(ConnectError):
+    pass
+
+
+class ConnectTimeout(HostUnreachable):
+    pass
+
+
+class AuthFailed(ConnectError):
+    pass
+
+
+class HostKeyUnknown(ConnectError):
+    def __init__(self, host: str, key_type: str, fingerprint: str) -> None:
+        super().__init__(
+            host,
+            f"host key not known ({key_type} {fingerprint})",
+            "check the fingerprint with the host's admin, then re-run with --accept-new-host-key",
+        )
+        self.key_type = key_type
+        self.fingerprint = fingerprint
+
+
+class HostKeyMismatch(ConnectError):
+    def __init__(self, host: str, fingerprint: str, known_hosts: str, line: int | None) -> None:
+        where = f"{known_hosts}:{line}" if line else known_hosts
+        super().__init__(
+            host,
+            f"HOST KEY CHANGED: the host now offers {fingerprint}, which does not match {where}",
+            "this may be an attack; if the host was really reinstalled, remove that line "
+            f"(ssh-keygen -R {host}) and connect again",
+        )
+        self.fingerprint = fingerprint
+        self.known_hosts = known_hosts
+        self.line = line
+
+
+class CommandFailed(RemoteenvError):
+    def __init__(self, host: str, command: str, exited: int, stderr: str) -> None:
+        last = stderr.strip().splitlines()[-1] if stderr.strip() else ""
+        super().__init__(f"{host}: `{command}` exited {exited}" + (f": {last}" if last else ""))
+        self.host = host
+        self.command = command
+        self.exited = exited
+        self.stderr = stderr
+
+
+class CommandTimeout(RemoteenvError):
+    def __init__(self, host: str, what: str, seconds: float) -> None:
+        super().__init__(
+            f"{host}: {what} did not finish within {seconds:g}s",
+            "raise the step's timeout: if it is expected to take longer",
+        )
+        self.host = host
+
+
+class StepFailed(RemoteenvError):
+    def __init__(self, host: str, step: str, message: str) -> None:
+        super().__init__(f"{host}: step '{step}' failed: {message}")
+        self.host = host
+        self.step = step

@@ -1,0 +1,187 @@
+"""What a host is, learned in one round trip: the probe script's output as typed HostFacts.
+
+The JSON form (`to_json`) is a documented, stable schema (README, "probe --json"); add keys, never
+rename or remove them without raising `schema`.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+from remoteenv.errors import CommandFailed
+
+if TYPE_CHECKING:
+    from remoteenv.transport import Connection
+
+SCHEMA = 1
+
+
+@dataclass(frozen=True)
+class Query:
+    """A question a step asks of the host, answered within the probe's single round trip.
+
+    kind: "exists" (path exists: "1"/"0"), "file" ("<sha256> <octal mode>" or "-"),
+    "cmd" (the exit code of a read-only shell command, as text).
+    """
+
+    kind: str
+    arg: str
+
+    @property
+    def id(self) -> str:
+        import hashlib
+
+        return hashlib.sha1(f"{self.kind}\0{self.arg}".encode()).hexdigest()[:12]
+
+    def shell(self) -> str:
+        return f"q_{self.kind} {self.id} {shlex.quote(self.arg)}"
+
+
+@dataclass
+class GPU:
+    index: int
+    name: str
+    memory_mib: int | None
+    driver: str
+
+
+@dataclass
+class CondaInstall:
+    prefix: str
+    version: str | None
+    envs: list[str] = field(default_factory=list)  # names; "base" first
+    env_prefixes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class HostFacts:
+    hostname: str = ""
+    user: str = ""
+    uid: int | None = None
+    home: str = ""
+    shell: str = ""
+    os_id: str = ""
+    os_version: str = ""
+    os_name: str = ""
+    kernel: str = ""
+    arch: str = ""
+    cpus: int | None = None
+    memory_bytes: int | None = None
+    disk_free_bytes: int | None = None
+    glibc: str | None = None
+    python3: str | None = None  # version, e.g. "3.11.2"
+    python3_path: str | None = None
+    tools: list[str] = field(default_factory=list)
+    gpus: list[GPU] = field(default_factory=list)
+    cuda_version: str | None = None
+    conda: list[CondaInstall] = field(default_factory=list)
+    jupyter: list[dict[str, Any]] = field(default_factory=list)
+    answers: dict[str, str] = field(default_factory=dict)  # Query.id -> answer
+
+    def answer(self, query: Query) -> str | None:
+        return self.answers.get(query.id)
+
+    def has_tool(self, name: str) -> bool:
+        return name in self.tools
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA,
+            "hostname": self.hostname,
+            "user": self.user,
+            "home": self.home,
+            "os": {"id": self.os_id, "version": self.os_version, "name": self.os_name},
+            "kernel": self.kernel,
+            "arch": self.arch,
+            "cpus": self.cpus,
+            "memory_bytes": self.memory_bytes,
+            "disk_free_bytes": self.disk_free_bytes,
+            "glibc": self.glibc,
+            "python3": {"path": self.python3_path, "version": self.python3} if self.python3 else None,
+            "gpus": [asdict(g) for g in self.gpus],
+            "cuda_version": self.cuda_version,
+            "conda": [{"prefix": c.prefix, "version": c.version, "envs": list(c.envs)} for c in self.conda],
+            "jupyter": list(self.jupyter),
+        }
+
+
+def probe_script(queries: list[Query] | tuple[Query, ...] = ()) -> str:
+    base = resources.files("remoteenv.remote").joinpath("probe.sh").read_text(encoding="utf-8")
+    lines = [q.shell() for q in dict.fromkeys(queries)]
+    return base + "\n".join(lines) + "\nemit \"end${T}1\"\n"
+
+
+def _int(text: str) -> int | None:
+    try:
+        return int(text.strip())
+    except ValueError:
+        return None
+
+
+def parse(output: str) -> HostFacts:
+    """Probe output -> HostFacts. Unknown keys are ignored (newer scripts, older parsers)."""
+    facts = HostFacts()
+    conda: dict[str, CondaInstall] = {}
+    for line in output.splitlines():
+        key, _, rest = line.partition("\t")
+        values = rest.split("\t")
+        value = rest
+        if key in ("hostname", "user", "home", "shell", "os_id", "os_version", "os_name", "kernel", "arch"):
+            setattr(facts, key, value)
+        elif key == "uid":
+            facts.uid = _int(value)
+        elif key == "cpus":
+            facts.cpus = _int(value)
+        elif key == "memory_kib":
+            kib = _int(value)
+            facts.memory_bytes = kib * 1024 if kib is not None else None
+        elif key == "disk_free_kib":
+            kib = _int(value)
+            facts.disk_free_bytes = kib * 1024 if kib is not None else None
+        elif key == "glibc":
+            facts.glibc = value or None
+        elif key == "python3" and len(values) >= 2:
+            facts.python3_path, facts.python3 = values[0], values[1] or None
+        elif key == "tool":
+            facts.tools.append(value)
+        elif key == "gpu":
+            gpu = _parse_gpu(value)
+            if gpu:
+                facts.gpus.append(gpu)
+        elif key == "cuda":
+            facts.cuda_version = value or None
+        elif key == "conda" and values:
+            install = CondaInstall(values[0], (values[1] if len(values) > 1 else "") or None, ["base"],
+                                   {"base": values[0]})
+            conda[values[0]] = install
+        elif key == "conda_env" and len(values) >= 3 and values[0] in conda:
+            conda[values[0]].envs.append(values[1])
+            conda[values[0]].env_prefixes[values[1]] = values[2]
+        elif key == "jupyter":
+            try:
+                facts.jupyter.append(json.loads(value))
+            except ValueError:
+                pass
+        elif key == "q" and len(values) >= 2:
+            facts.answers[values[0]] = values[1]
+    facts.conda = list(conda.values())
+    return facts
+
+
+def _parse_gpu(csv_line: str) -> GPU | None:
+    parts = [p.strip() for p in csv_line.split(",")]
+    if len(parts) < 4 or _int(parts[0]) is None:
+        return None
+    return GPU(int(parts[0]), parts[1], _int(parts[2]), parts[3])
+
+
+def gather(conn: Connection, queries: list[Query] | tuple[Query, ...] = (), timeout: float = 60) -> HostFacts:
+    """Run the probe (and the steps' queries) on the host in one round trip."""
+    result = conn.run_script(probe_script(queries), timeout=timeout)
+    if "end\t1" not in result.stdout:
+        raise CommandFailed(conn.host.name, "probe", result.exited, result.stderr or result.stdout)
+    return parse(result.stdout)

@@ -1,0 +1,151 @@
+"""Inventory: host names -> Host. See configs/hosts.example.yaml and the README ("Hosts").
+
+A name resolves, in order, from the inventory file, then ~/.ssh/config, then as a bare hostname.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from remoteenv import paths
+from remoteenv.errors import ConfigError
+from remoteenv.inventory import native, plain
+from remoteenv.inventory.model import CONNECTION_FIELDS, Group, Host, HostEntry, Inventory
+from remoteenv.inventory.sshconfig import SSHConfigFile
+
+__all__ = [
+    "Group", "Host", "HostEntry", "Inventory", "SSHConfigFile",
+    "find_inventory", "load_inventory", "resolve", "resolve_many",
+]
+
+DEFAULT_NAMES = ("hosts.yaml", "hosts.yml")
+
+
+def find_inventory(explicit: str | os.PathLike | None = None) -> Path | None:
+    """The inventory file to use: -i / REMOTEENV_INVENTORY, ./hosts.yaml, then the config dir."""
+    given = explicit or os.environ.get("REMOTEENV_INVENTORY")
+    if given:
+        path = Path(given).expanduser()
+        if not path.exists():
+            raise ConfigError(f"inventory {path} does not exist", "check the -i option or REMOTEENV_INVENTORY")
+        return path
+    for folder in (Path.cwd(), paths.config_dir()):
+        for name in DEFAULT_NAMES:
+            if (folder / name).is_file():
+                return folder / name
+    return None
+
+
+_INI_SECTION = re.compile(r"^\[[A-Za-z_][\w.-]*(:[a-z]+)?\]$")  # [group] / [group:vars], not [::1]:22
+
+
+def _detect_format(path: Path, text: str) -> str:
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith(("#", ";"))]
+    first = lines[0] if lines else ""
+    if path.suffix.lower() in (".yaml", ".yml") or first in ("---", "all:"):
+        return "yaml"
+    if path.suffix.lower() == ".ini" or any(_INI_SECTION.match(ln) or "ansible_" in ln for ln in lines):
+        return "ansible-ini"
+    if path.name == "config" or re.match(r"(?i)^host\s+\S", first):
+        return "ssh-config"
+    return "plain"
+
+
+def load_inventory(path: str | os.PathLike | None = None, *, search: bool = True) -> Inventory:
+    """Load an inventory file in any supported format; no file gives an empty inventory."""
+    found = find_inventory(path) if (path or search) else None
+    if found is None:
+        return Inventory()
+    from remoteenv import yamlio
+
+    try:
+        text = found.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{found}: cannot read: {exc.strerror}") from None
+    fmt = _detect_format(found, text)
+    if fmt == "yaml":
+        data = yamlio.load_text(text, str(found))
+        if _looks_ansible_yaml(data):
+            from remoteenv.inventory import ansible
+
+            return ansible.parse_yaml(data, found)
+        return native.parse(data, found)
+    if fmt == "ansible-ini":
+        from remoteenv.inventory import ansible
+
+        return ansible.parse_ini(text, found)
+    if fmt == "ssh-config":
+        return from_ssh_config(found)
+    return plain.parse(text, found)
+
+
+def _looks_ansible_yaml(data: object) -> bool:
+    if not isinstance(data, dict) or not data:
+        return False
+    if "all" in data:
+        return True
+    if set(data) & {"defaults", "groups"}:
+        return False
+    hosts = data.get("hosts")
+    if isinstance(hosts, dict) and len(data) == 1:
+        return False
+    return all(isinstance(v, dict) and set(v) & {"hosts", "children", "vars"} for v in data.values())
+
+
+def from_ssh_config(path: Path) -> Inventory:
+    """Concrete Host entries of an ssh config file, as an inventory (settings come from the file)."""
+    config = SSHConfigFile(path)
+    inv = Inventory(path=path, format="ssh-config")
+    for name in config.host_names():
+        inv.entries[name] = HostEntry(name, config.lookup(name), [], {}, str(path))
+    return inv
+
+
+def resolve(inventory: Inventory, name: str, ssh_config: SSHConfigFile | None = None) -> Host:
+    """Turn a host name into a Host, recording where each connection setting came from.
+
+    Precedence per setting: the host's own inventory entry, its groups (in order), the inventory's
+    `defaults:`, ~/.ssh/config (looked up by the entry's hostname, else the name), then built-in
+    defaults (the name as hostname, port 22, the local user, OpenSSH's default keys and agent).
+    Variables: defaults vars < group vars < host vars.
+    """
+    if not name or any(c.isspace() for c in name):
+        raise ConfigError(f"invalid host name {name!r}")
+    ssh_config = ssh_config if ssh_config is not None else SSHConfigFile()
+    entry = inventory.entries.get(name)
+    host = Host(name=name, hostname=name)
+    layers: list[tuple[dict, str]] = []
+    variables: dict = {}
+    if entry is not None:
+        layers.append((entry.settings, entry.source))
+        groups = [inventory.groups[g] for g in entry.groups if g in inventory.groups]
+        layers.extend((g.settings, f"group {g.name} ({g.source})") for g in groups)
+        layers.append((inventory.defaults.settings, f"defaults ({inventory.defaults.source})"))
+        variables.update(inventory.defaults.vars)
+        for g in reversed(groups):
+            variables.update(g.vars)
+        variables.update(entry.vars)
+        host.groups = list(entry.groups)
+    lookup_name = (entry.settings.get("hostname") if entry else None) or name
+    layers.append((ssh_config.lookup(lookup_name), str(ssh_config.path)))
+
+    for field_name in CONNECTION_FIELDS:
+        for settings, source in layers:
+            if field_name in settings:
+                setattr(host, field_name, settings[field_name])
+                host.sources[field_name] = source
+                break
+        else:
+            host.sources[field_name] = "default"
+    if host.hostname == name and host.sources["hostname"] == "default":
+        host.sources["hostname"] = "the name itself"
+    host.identity_files = [os.path.expanduser(p) for p in host.identity_files]
+    host.vars = variables
+    return host
+
+
+def resolve_many(inventory: Inventory, names: list[str]) -> list[Host]:
+    config = SSHConfigFile()
+    return [resolve(inventory, n, config) for n in names]

@@ -1,0 +1,113 @@
+"""The Host model: one machine remoteenv can reach, with where each setting came from."""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from remoteenv.errors import ConfigError
+
+# The connection settings a host has; each is resolved from the first source that sets it.
+CONNECTION_FIELDS = ("hostname", "user", "port", "identity_files", "proxy_jump")
+
+
+@dataclass
+class Host:
+    """A resolved host: everything needed to open a connection, plus groups and variables."""
+
+    name: str
+    hostname: str
+    user: str | None = None
+    port: int = 22
+    identity_files: list[str] = field(default_factory=list)
+    proxy_jump: str | None = None
+    groups: list[str] = field(default_factory=list)
+    vars: dict[str, Any] = field(default_factory=dict)
+    # field name -> where its value came from ("hosts.yaml:12", "~/.ssh/config", "default")
+    sources: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def target(self) -> str:
+        """user@hostname:port, as a person would write it."""
+        user = f"{self.user}@" if self.user else ""
+        port = f":{self.port}" if self.port != 22 else ""
+        return f"{user}{self.hostname}{port}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "hostname": self.hostname,
+            "user": self.user,
+            "port": self.port,
+            "identity_files": list(self.identity_files),
+            "proxy_jump": self.proxy_jump,
+            "groups": list(self.groups),
+            "vars": dict(self.vars),
+            "sources": dict(self.sources),
+        }
+
+
+@dataclass
+class HostEntry:
+    """A host as an inventory file wrote it: only the settings given there."""
+
+    name: str
+    settings: dict[str, Any] = field(default_factory=dict)  # subset of CONNECTION_FIELDS
+    groups: list[str] = field(default_factory=list)
+    vars: dict[str, Any] = field(default_factory=dict)
+    source: str = ""  # "file:line" of the entry
+
+
+@dataclass
+class Group:
+    name: str
+    settings: dict[str, Any] = field(default_factory=dict)
+    vars: dict[str, Any] = field(default_factory=dict)
+    source: str = ""
+
+
+@dataclass
+class Inventory:
+    """Hosts and groups from one inventory file (or none)."""
+
+    path: Path | None = None
+    format: str = "none"
+    entries: dict[str, HostEntry] = field(default_factory=dict)
+    groups: dict[str, Group] = field(default_factory=dict)
+    defaults: Group = field(default_factory=lambda: Group("defaults"))
+
+    def names(self) -> list[str]:
+        return list(self.entries)
+
+    def group_members(self, group: str) -> list[str]:
+        if group not in self.groups and not any(group in e.groups for e in self.entries.values()):
+            known = ", ".join(sorted(self.groups)) or "none"
+            where = self.path or "the inventory"
+            raise ConfigError(f"no group '{group}' in {where}", f"known groups: {known}")
+        return [name for name, entry in self.entries.items() if group in entry.groups]
+
+    def select(self, patterns: list[str] | None = None, group: str | None = None) -> list[str]:
+        """Host names matching any glob pattern (or named outright) and belonging to `group`.
+
+        A pattern that matches no inventory host but has no glob characters is kept as a
+        bare name, so `remoteenv probe gpu-box` works with only an ssh config alias.
+        """
+        names = self.group_members(group) if group else self.names()
+        if not patterns:
+            return names
+        chosen: list[str] = []
+        for pattern in patterns:
+            for part in pattern.split(","):
+                part = part.strip()
+                if not part:
+                    continue
+                if part in self.groups and part not in self.entries:
+                    matched = [n for n in self.group_members(part) if n in names]
+                else:
+                    matched = [n for n in names if fnmatch.fnmatchcase(n, part)]
+                if not matched and not any(c in part for c in "*?[") and not group:
+                    matched = [part]
+                chosen.extend(m for m in matched if m not in chosen)
+        return chosen

@@ -1,0 +1,31 @@
+"""A plain hosts file: one `[user@]host[:port]` a line; `#` starts a comment."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from remoteenv.errors import ConfigError
+from remoteenv.inventory.model import HostEntry, Inventory
+
+_LINE = re.compile(r"^(?:(?P<user>[^@\s]+)@)?(?P<host>\[[0-9a-fA-F:.]+\]|[^:\s@]+)(?::(?P<port>\d+))?$")
+
+
+def parse(text: str, path: Path) -> Inventory:
+    inv = Inventory(path=path, format="plain")
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        match = _LINE.match(line)
+        if not match or (match["port"] and not 0 < int(match["port"]) < 65536):
+            raise ConfigError(f"{path}:{number}: not a [user@]host[:port] line: {line!r}")
+        host = match["host"].strip("[]")
+        settings: dict = {"hostname": host}
+        if match["user"]:
+            settings["user"] = match["user"]
+        if match["port"]:
+            settings["port"] = int(match["port"])
+        name = host if host not in inv.entries else line
+        inv.entries[name] = HostEntry(name, settings, [], {}, f"{path}:{number}")
+    return inv

@@ -1,0 +1,73 @@
+"""The person's OpenSSH client config (~/.ssh/config), read the way `ssh` reads it."""
+
+from __future__ import annotations
+
+import glob
+import os
+from pathlib import Path
+from typing import Any
+
+import paramiko
+
+from remoteenv.paths import ssh_dir
+
+_MAX_INCLUDE_DEPTH = 16
+
+
+def config_path() -> Path:
+    return Path(os.environ.get("REMOTEENV_SSH_CONFIG") or ssh_dir() / "config")
+
+
+def _expand_includes(path: Path, depth: int = 0) -> str:
+    """Inline `Include` directives (paramiko does not follow them; OpenSSH does)."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    if depth >= _MAX_INCLUDE_DEPTH:
+        return text
+    out: list[str] = []
+    for line in text.splitlines():
+        words = line.strip().split(None, 1)
+        if len(words) == 2 and words[0].lower() == "include":
+            for pattern in words[1].split():
+                pattern = os.path.expanduser(pattern)
+                if not os.path.isabs(pattern):
+                    pattern = str(ssh_dir() / pattern)
+                for included in sorted(glob.glob(pattern)):
+                    out.append(_expand_includes(Path(included), depth + 1))
+            continue
+        out.append(line)
+    return "\n".join(out)
+
+
+class SSHConfigFile:
+    """Lookups in one ssh config file; an absent file answers every lookup with nothing."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path or config_path()
+        self._config = paramiko.SSHConfig.from_text(_expand_includes(self.path))
+
+    def host_names(self) -> list[str]:
+        """Concrete `Host` names (no wildcards or negations), for importing as inventory."""
+        return sorted(
+            name
+            for name in self._config.get_hostnames()
+            if name != "*" and not any(c in name for c in "*?!")
+        )
+
+    def lookup(self, name: str) -> dict[str, Any]:
+        """Settings for `name` in our field names; only those the file sets."""
+        raw = self._config.lookup(name)
+        found: dict[str, Any] = {}
+        if raw.get("hostname") and raw["hostname"] != name:
+            found["hostname"] = raw["hostname"]
+        if "user" in raw:
+            found["user"] = raw["user"]
+        if "port" in raw:
+            found["port"] = int(raw["port"])
+        if "identityfile" in raw:
+            found["identity_files"] = [os.path.expanduser(p) for p in raw["identityfile"]]
+        if "proxyjump" in raw and raw["proxyjump"].lower() != "none":
+            found["proxy_jump"] = raw["proxyjump"]
+        return found

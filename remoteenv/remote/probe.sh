@@ -1,0 +1,101 @@
+# remoteenv probe: everything remoteenv needs to know about a host, in one round trip.
+# Output: one fact per line, "key<TAB>value[<TAB>value...]". Read by remoteenv/facts.py.
+# Runs under any POSIX sh as the login user; never fails as a whole (a missing tool is a missing fact).
+set -u
+LC_ALL=C
+export LC_ALL
+T=$(printf '\t')
+
+emit() { printf '%s\n' "$*"; }
+have() { command -v "$1" >/dev/null 2>&1; }
+
+emit "schema${T}1"
+emit "hostname${T}$(hostname 2>/dev/null || uname -n)"
+emit "user${T}$(id -un 2>/dev/null || echo "${USER:-}")"
+emit "uid${T}$(id -u 2>/dev/null)"
+emit "home${T}${HOME:-}"
+emit "shell${T}${SHELL:-}"
+emit "kernel${T}$(uname -r)"
+emit "arch${T}$(uname -m)"
+
+if [ -r /etc/os-release ]; then
+    # Read in a subshell so its variables stay out of ours.
+    (
+        . /etc/os-release
+        emit "os_id${T}${ID:-}"
+        emit "os_version${T}${VERSION_ID:-}"
+        emit "os_name${T}${PRETTY_NAME:-${NAME:-}}"
+    )
+fi
+
+if have nproc; then emit "cpus${T}$(nproc)"; else emit "cpus${T}$(getconf _NPROCESSORS_ONLN 2>/dev/null)"; fi
+if [ -r /proc/meminfo ]; then
+    emit "memory_kib${T}$(awk '/^MemTotal:/ {print $2; exit}' /proc/meminfo)"
+fi
+emit "disk_free_kib${T}$(df -Pk "${HOME:-/}" 2>/dev/null | awk 'NR==2 {print $4}')"
+emit "glibc${T}$(getconf GNU_LIBC_VERSION 2>/dev/null | awk '{print $2}')"
+
+if have python3; then
+    emit "python3${T}$(command -v python3)${T}$(python3 --version 2>&1 | awk '{print $2}')"
+fi
+for tool in curl wget timeout sha256sum setsid nohup bash; do
+    if have "$tool"; then emit "tool${T}${tool}"; fi
+done
+
+if have nvidia-smi; then
+    nvidia-smi --query-gpu=index,name,memory.total,driver_version --format=csv,noheader,nounits 2>/dev/null |
+        while IFS= read -r line; do emit "gpu${T}${line}"; done
+    cuda=$(nvidia-smi 2>/dev/null | sed -n 's/.*CUDA Version: *\([0-9][0-9.]*\).*/\1/p' | head -n 1)
+    emit "cuda${T}${cuda}"
+fi
+
+# Conda installs: the usual prefixes, `conda` on PATH, and prefixes conda itself recorded.
+candidates="$HOME/miniconda3 $HOME/miniforge3 $HOME/mambaforge $HOME/anaconda3 $HOME/micromamba
+/opt/conda /opt/miniconda3 /opt/miniforge3 /opt/anaconda3"
+if have conda; then
+    candidates="$candidates $(dirname "$(dirname "$(command -v conda)")")"
+fi
+seen=" "
+for prefix in $candidates; do
+    case "$seen" in *" $prefix "*) continue ;; esac
+    seen="$seen$prefix "
+    if [ -d "$prefix/conda-meta" ] || [ -x "$prefix/bin/micromamba" ]; then
+        version=""
+        for meta in "$prefix"/conda-meta/conda-[0-9]*.json; do
+            [ -e "$meta" ] || continue
+            version=$(basename "$meta" | sed 's/^conda-\([^-]*\)-.*/\1/')
+        done
+        if [ -z "$version" ] && [ -x "$prefix/bin/micromamba" ]; then
+            version="micromamba-$("$prefix/bin/micromamba" --version 2>/dev/null)"
+        fi
+        emit "conda${T}${prefix}${T}${version}"
+        for env in "$prefix"/envs/*; do
+            if [ -d "$env/conda-meta" ]; then emit "conda_env${T}${prefix}${T}$(basename "$env")${T}${env}"; fi
+        done
+    fi
+done
+
+# Jupyter servers that remoteenv started: one state file each.
+for state in "$HOME"/.remoteenv/jupyter/*.json; do
+    [ -f "$state" ] || continue
+    emit "jupyter${T}$(tr -d '\n' < "$state")"
+done
+
+# Questions steps asked (appended by remoteenv after this script): q_* print "q<TAB>id<TAB>answer".
+q_path() {
+    case "$1" in "~") printf '%s' "$HOME" ;; "~/"*) printf '%s/%s' "$HOME" "${1#"~/"}" ;; *) printf '%s' "$1" ;; esac
+}
+q_exists() {
+    if [ -e "$(q_path "$2")" ]; then emit "q${T}$1${T}1"; else emit "q${T}$1${T}0"; fi
+}
+q_file() {
+    p=$(q_path "$2")
+    if [ -f "$p" ]; then
+        emit "q${T}$1${T}$(sha256sum "$p" 2>/dev/null | awk '{print $1}') $(stat -c %a "$p" 2>/dev/null)"
+    else
+        emit "q${T}$1${T}-"
+    fi
+}
+q_cmd() {
+    if (eval "$2") </dev/null >/dev/null 2>&1; then emit "q${T}$1${T}0"; else emit "q${T}$1${T}$?"; fi
+}

@@ -1,0 +1,361 @@
+"""A live SSH connection to one host (Fabric over paramiko), with typed results and errors."""
+
+from __future__ import annotations
+
+import math
+import os
+import posixpath
+import select
+import shlex
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import paramiko
+
+from remoteenv.errors import (
+    AuthFailed,
+    CommandFailed,
+    CommandTimeout,
+    ConnectError,
+    ConnectTimeout,
+    HostUnreachable,
+)
+from remoteenv.inventory.model import Host
+from remoteenv.transport import hostkeys
+
+# Exit code of coreutils `timeout` when it had to stop the command.
+_TIMEOUT_EXIT = 124
+
+
+@dataclass
+class ConnectOptions:
+    accept_new_host_key: bool = False
+    connect_timeout: float = 10.0
+    # Resolves a ProxyJump hop name (e.g. through the inventory and ssh config) into a Host.
+    resolve_jump: Callable[[str], Host] | None = None
+    keepalive: int = 15
+
+
+@dataclass
+class RunResult:
+    """What a remote command did. `ok` is exit code 0."""
+
+    command: str
+    exited: int
+    stdout: str
+    stderr: str
+    duration: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.exited == 0
+
+
+@dataclass
+class Connection:
+    """An open session to `host`. Use `connect()` to make one; close it (or use `with`)."""
+
+    host: Host
+    fabric: object  # fabric.Connection
+    jumps: list[Connection] = field(default_factory=list)
+
+    @property
+    def transport(self) -> paramiko.Transport:
+        return self.fabric.client.get_transport()  # type: ignore[attr-defined]
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        try:
+            self.fabric.close()  # type: ignore[attr-defined]
+        finally:
+            for jump in reversed(self.jumps):
+                jump.close()
+
+    @property
+    def alive(self) -> bool:
+        transport = self.fabric.client.get_transport()  # type: ignore[attr-defined]
+        return bool(transport and transport.is_active())
+
+    def run(
+        self,
+        command: str,
+        *,
+        stdin: str | bytes | None = None,
+        timeout: float | None = None,
+        check: bool = False,
+        on_output: Callable[[str], None] | None = None,
+    ) -> RunResult:
+        """Run `command` through the login shell; stdin (if any) is sent then closed.
+
+        Secrets go through `stdin`, never into `command` (which other users can see in `ps`).
+        With `timeout`, the host's `timeout` stops the command (and its children) when it runs
+        over, and a local deadline a little later guards against a host that stops answering.
+        """
+        remote = command
+        if timeout is not None:
+            secs = max(1, math.ceil(timeout))
+            remote = f"timeout -k 5 {secs} /bin/sh -c {shlex.quote(command)}"
+        started = time.monotonic()
+        deadline = started + timeout + 10 if timeout is not None else None
+        try:
+            chan = self.transport.open_session(timeout=30)
+        except (paramiko.SSHException, OSError, EOFError, AttributeError) as exc:
+            raise HostUnreachable(self.host.name, f"connection lost: {exc or type(exc).__name__}",
+                                  "check the host and re-run; completed steps are kept") from None
+        out: list[bytes] = []
+        err: list[bytes] = []
+        try:
+            chan.exec_command(remote)
+            if stdin is not None:
+                chan.sendall(stdin.encode() if isinstance(stdin, str) else stdin)
+            chan.shutdown_write()
+            while True:
+                wait = 0.2 if deadline is None else max(0.0, min(0.2, deadline - time.monotonic()))
+                select.select([chan], [], [], wait)
+                while chan.recv_ready():
+                    data = chan.recv(65536)
+                    out.append(data)
+                    if on_output:
+                        on_output(data.decode(errors="replace"))
+                while chan.recv_stderr_ready():
+                    data = chan.recv_stderr(65536)
+                    err.append(data)
+                    if on_output:
+                        on_output(data.decode(errors="replace"))
+                if chan.exit_status_ready() and chan.eof_received and not (
+                    chan.recv_ready() or chan.recv_stderr_ready()
+                ):
+                    break
+                if chan.closed and not chan.exit_status_ready():
+                    raise HostUnreachable(self.host.name, "connection lost while a command ran",
+                                          "re-run: steps are safe to repeat")
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise CommandTimeout(self.host.name, f"`{_short(command)}`", timeout or 0)
+            exited = chan.recv_exit_status()
+        except (TimeoutError, paramiko.SSHException, OSError, EOFError) as exc:
+            raise HostUnreachable(self.host.name, f"connection lost while a command ran: {exc}",
+                                  "re-run: steps are safe to repeat") from None
+        finally:
+            chan.close()
+        if timeout is not None and exited == _TIMEOUT_EXIT:
+            raise CommandTimeout(self.host.name, f"`{_short(command)}`", timeout)
+        result = RunResult(command, exited, b"".join(out).decode(errors="replace"),
+                           b"".join(err).decode(errors="replace"), time.monotonic() - started)
+        if check and not result.ok:
+            raise CommandFailed(self.host.name, _short(command), result.exited, result.stderr)
+        return result
+
+    def run_script(
+        self,
+        script: str,
+        args: list[str] | tuple[str, ...] = (),
+        *,
+        timeout: float | None = None,
+        check: bool = False,
+        on_output: Callable[[str], None] | None = None,
+    ) -> RunResult:
+        """Run a POSIX sh script sent on stdin (so neither it nor its secrets appear in argv)."""
+        command = "/bin/sh -s" + ("".join(" " + shlex.quote(a) for a in ["--", *args]) if args else "")
+        result = self.run(command, stdin=script, timeout=timeout, check=False, on_output=on_output)
+        if check and not result.ok:
+            raise CommandFailed(self.host.name, "remote script", result.exited, result.stderr)
+        return result
+
+    def put(self, data: bytes | Path, remote_path: str, mode: int | None = None) -> None:
+        """Write a file atomically: upload beside it, set its mode, then rename over it."""
+        sftp = self.fabric.sftp()  # type: ignore[attr-defined]
+        remote_path = self.expand(remote_path)
+        folder = posixpath.dirname(remote_path) or "."
+        tmp = posixpath.join(folder, f".{posixpath.basename(remote_path)}.remoteenv-{uuid.uuid4().hex[:8]}")
+        try:
+            with sftp.open(tmp, "wb") as fh:
+                fh.set_pipelined(True)
+                if isinstance(data, Path):
+                    with open(data, "rb") as src:
+                        while chunk := src.read(1 << 20):
+                            fh.write(chunk)
+                else:
+                    fh.write(data)
+            sftp.chmod(tmp, mode if mode is not None else 0o644)
+            sftp.posix_rename(tmp, remote_path)
+        except (OSError, paramiko.SSHException) as exc:
+            try:
+                sftp.remove(tmp)
+            except OSError:
+                pass
+            raise CommandFailed(self.host.name, f"upload to {remote_path}", 1, str(exc)) from None
+
+    def get(self, remote_path: str) -> bytes:
+        sftp = self.fabric.sftp()  # type: ignore[attr-defined]
+        with sftp.open(self.expand(remote_path), "rb") as fh:
+            fh.prefetch()
+            return fh.read()
+
+    def expand(self, remote_path: str) -> str:
+        """`~/x` -> absolute path in the remote home (SFTP does not expand `~`)."""
+        if remote_path == "~" or remote_path.startswith("~/"):
+            home = self.fabric.sftp().normalize(".")  # type: ignore[attr-defined]
+            return home + remote_path[1:]
+        return remote_path
+
+
+def _short(command: str, limit: int = 60) -> str:
+    first = command.strip().splitlines()[0] if command.strip() else command
+    return first if len(first) <= limit else first[: limit - 1] + "…"
+
+
+def connect(host: Host, options: ConnectOptions | None = None) -> Connection:
+    """Open an authenticated, host-key-verified connection to `host` (through its ProxyJump hops)."""
+    options = options or ConnectOptions()
+    jumps: list[Connection] = []
+    try:
+        sock = None
+        if host.proxy_jump:
+            from remoteenv.inventory import Inventory, resolve
+
+            resolve_jump = options.resolve_jump or (lambda name: resolve(Inventory(), name))
+            hops = [_parse_hop(h.strip(), resolve_jump) for h in host.proxy_jump.split(",")]
+            for hop, after in zip(hops, [*hops[1:], host]):
+                hop.proxy_jump = None  # the outer ProxyJump gives the whole chain
+                jumps.append(_connect_direct(hop, options, sock))
+                sock = _channel_to(jumps[-1], after, options)
+        conn = _connect_direct(host, options, sock)
+        conn.jumps = jumps
+        return conn
+    except BaseException:
+        for jump in reversed(jumps):
+            jump.close()
+        raise
+
+
+def _channel_to(via: Connection, target: Host, options: ConnectOptions) -> paramiko.Channel:
+    try:
+        return via.transport.open_channel(
+            "direct-tcpip", (target.hostname, target.port), ("127.0.0.1", 0),
+            timeout=options.connect_timeout,
+        )
+    except (paramiko.SSHException, OSError) as exc:
+        raise HostUnreachable(target.name, f"jump host {via.host.name} cannot reach "
+                              f"{target.hostname}:{target.port}: {exc}",
+                              "check the address as the jump host sees it") from None
+
+
+def _connect_direct(host: Host, options: ConnectOptions, sock: paramiko.Channel | None) -> Connection:
+    import fabric  # deferred: only commands that connect pay for importing it
+
+    client = paramiko.SSHClient()
+    hostkeys.load_into(client)
+    client.set_missing_host_key_policy(hostkeys.VerifyPolicy(host.name, options.accept_new_host_key))
+    connect_kwargs: dict = {
+        "key_filename": list(host.identity_files) or None,
+        "look_for_keys": True,
+        "allow_agent": not os.environ.get("REMOTEENV_NO_AGENT"),
+        "banner_timeout": options.connect_timeout,
+        "auth_timeout": options.connect_timeout,
+    }
+    if sock is not None:
+        connect_kwargs["sock"] = sock
+    conn = fabric.Connection(
+        host.hostname,
+        user=host.user or _local_user(),
+        port=host.port,
+        config=fabric.Config(ssh_config=paramiko.SSHConfig()),  # resolved already, by inventory
+        connect_timeout=options.connect_timeout,
+        connect_kwargs=connect_kwargs,
+    )
+    conn.client = client
+    _open(conn, host)
+    if options.keepalive:
+        client.get_transport().set_keepalive(options.keepalive)
+    return Connection(host, conn)
+
+
+def _local_user() -> str:
+    import getpass
+
+    return getpass.getuser()
+
+
+def _parse_hop(hop: str, resolve_jump: Callable[[str], Host]) -> Host:
+    """`[user@]host[:port]` as OpenSSH's ProxyJump writes a hop; the name is looked up too."""
+    user = None
+    if "@" in hop:
+        user, hop = hop.rsplit("@", 1)
+    port = None
+    if hop.startswith("["):
+        name, _, rest = hop[1:].partition("]")
+        port = int(rest[1:]) if rest.startswith(":") else None
+    elif hop.count(":") == 1:
+        name, port_text = hop.split(":")
+        port = int(port_text)
+    else:
+        name = hop
+    resolved = resolve_jump(name)
+    if user:
+        resolved.user = user
+    if port:
+        resolved.port = port
+    return resolved
+
+
+def _open(conn: object, host: Host) -> None:
+    """conn.open(), with paramiko's and the OS's exceptions turned into remoteenv's typed ones."""
+    name = host.name
+    where = f"{host.hostname}:{host.port}"
+    try:
+        conn.open()  # type: ignore[attr-defined]
+    except ConnectError:
+        raise
+    except paramiko.BadHostKeyException as exc:
+        raise hostkeys.mismatch_error(name, hostkeys.host_key_name(host.hostname, host.port), exc.key) from None
+    except paramiko.PasswordRequiredException:
+        raise AuthFailed(name, "the private key is passphrase-protected",
+                         "load it into your agent (ssh-add) and retry") from None
+    except paramiko.AuthenticationException:
+        user = host.user or _local_user()
+        keys = ", ".join(host.identity_files) or "agent and default keys"
+        raise AuthFailed(name, f"authentication failed for {user}@{where} (tried {keys})",
+                         "install your public key on the host (ssh-copy-id) or set identity_file") from None
+    except paramiko.ssh_exception.NoValidConnectionsError:
+        raise HostUnreachable(name, f"connection refused at {where}",
+                              "is sshd running there, and is the port right?") from None
+    except TimeoutError:
+        raise ConnectTimeout(name, f"no answer from {where}",
+                             "check that the host is up and reachable (VPN, firewall, address)") from None
+    except socket.gaierror:
+        raise HostUnreachable(name, f"cannot resolve hostname '{host.hostname}'",
+                              "check the name, or set hostname in the inventory or ~/.ssh/config") from None
+    except paramiko.SSHException as exc:
+        raise HostUnreachable(name, f"SSH handshake with {where} failed: {exc}",
+                              "check that an SSH server listens there") from None
+    except OSError as exc:
+        raise HostUnreachable(name, f"cannot connect to {where}: {exc.strerror or exc}",
+                              "check the address and your network") from None
+    except EOFError:
+        raise HostUnreachable(name, f"{where} closed the connection during the handshake",
+                              "check the host's sshd logs") from None
+
+
+def upload_bytes_sha256(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
+def local_sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
