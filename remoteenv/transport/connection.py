@@ -224,7 +224,7 @@ def connect(host: Host, options: ConnectOptions | None = None) -> Connection:
 
             resolve_jump = options.resolve_jump or (lambda name: resolve(Inventory(), name))
             hops = [_parse_hop(h.strip(), resolve_jump) for h in host.proxy_jump.split(",")]
-            for hop, after in zip(hops, [*hops[1:], host]):
+            for hop, after in zip(hops, [*hops[1:], host], strict=True):
                 hop.proxy_jump = None  # the outer ProxyJump gives the whole chain
                 jumps.append(_connect_direct(hop, options, sock))
                 sock = _channel_to(jumps[-1], after, options)

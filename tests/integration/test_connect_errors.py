@@ -1,0 +1,113 @@
+"""Host keys, unreachable hosts and bad keys: typed one-line errors and exit code 3."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+from cli_runner import remoteenv
+
+pytestmark = pytest.mark.integration
+
+
+def test_unknown_host_key_refused_then_accepted(make_testbed):
+    bed = make_testbed(1, known=False)
+    host = bed.hosts[0]
+    env = bed.client.env()
+    refused = remoteenv("probe", host.name, env=env)
+    assert refused.code == 3
+    assert host.host_key_fingerprint in refused.err
+    assert "--accept-new-host-key" in refused.err
+    assert "Traceback" not in refused.err
+    assert host.host_key_line.split()[2] not in bed.client.known_hosts.read_text()
+
+    accepted = remoteenv("probe", host.name, "--accept-new-host-key", "--json", env=env)
+    assert accepted.code == 0, accepted.err
+    assert host.host_key_line.split()[2] in bed.client.known_hosts.read_text()
+    again = remoteenv("probe", host.name, "--json", env=env)
+    assert again.code == 0, again.err
+
+
+def test_changed_host_key_always_refused(make_testbed):
+    bed = make_testbed(1)
+    host = bed.hosts[0]
+    env = bed.client.env()
+    assert remoteenv("probe", host.name, "--json", env=env).code == 0
+    old_line = host.host_key_line
+    host.regenerate_host_key()
+    for extra in ([], ["--accept-new-host-key"]):
+        result = remoteenv("probe", host.name, *extra, env=env)
+        assert result.code == 3
+        assert "HOST KEY CHANGED" in result.err
+        assert host.host_key_fingerprint in result.err
+        assert f"{bed.client.known_hosts}:1" in result.err
+    assert old_line.split()[2] in bed.client.known_hosts.read_text()
+    assert host.host_key_line.split()[2] not in bed.client.known_hosts.read_text()
+
+
+def test_host_without_sshd_is_unreachable(make_testbed):
+    bed = make_testbed(2, down={"h02": "nosshd"})
+    result = remoteenv("probe", "h02", env=bed.client.env())
+    assert result.code == 3
+    assert result.err.startswith("error: h02: connection refused")
+    assert "hint:" in result.err and "Traceback" not in result.err
+
+
+def test_cut_link_times_out(make_testbed):
+    bed = make_testbed(2, down={"h02": "cut"})
+    env = {**bed.client.env(), "REMOTEENV_CONNECT_TIMEOUT": "2"}
+    result = remoteenv("probe", "h02", env=env)
+    assert result.code == 3
+    assert "h02: no answer" in result.err
+    # the other host is not affected
+    assert remoteenv("probe", "h01", "--json", env=env).code == 0
+
+
+def test_wrong_key_is_auth_failure(testbed, tmp_path):
+    other_key = tmp_path / "other"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other_key)], check=True)
+    host = testbed.host("h02")
+    inventory = tmp_path / "hosts.yaml"
+    inventory.write_text(f"hosts:\n  wrongkey:\n    hostname: {host.address}\n    user: {host.user}\n"
+                         f"    port: {host.port}\n    identity_file: {other_key}\n")
+    env = {**testbed.client.env(), "REMOTEENV_NO_AGENT": "1"}
+    # the default key in ~/.ssh would work: hide it so only the wrong one is offered
+    env["HOME"] = str(tmp_path / "home")
+    (tmp_path / "home" / ".ssh").mkdir(parents=True)
+    (tmp_path / "home" / ".ssh" / "known_hosts").write_text(testbed.client.known_hosts.read_text())
+    result = remoteenv("-i", str(inventory), "probe", "wrongkey", env=env)
+    assert result.code == 3
+    assert "authentication failed" in result.err and host.user in result.err
+
+
+def test_proxy_jump_through_another_host(testbed, monkeypatch):
+    jump, target = testbed.host("h01"), testbed.host("h02")
+    config = testbed.client.ssh_config.read_text()
+    testbed.client.ssh_config.write_text(
+        config + f"\nHost behind-h01\n  HostName {target.address}\n  User {target.user}\n"
+        f"  Port {target.port}\n  IdentityFile {testbed.client.key}\n  ProxyJump h01\n")
+    try:
+        env = testbed.client.env()
+        result = remoteenv("probe", "behind-h01", "--json", env=env)
+        assert result.code == 0, result.err
+        assert result.json()["user"] == target.user
+        # the target saw the connection come from the jump host's address
+        from remoteenv import api
+
+        monkeypatch.setenv("HOME", env["HOME"])
+        with api.open_host("behind-h01") as conn:
+            seen = conn.run("echo $SSH_CONNECTION", check=True).stdout.split()
+        assert seen[0] == jump.address and seen[2] == target.address
+    finally:
+        testbed.client.ssh_config.write_text(config)
+
+
+def test_malformed_inventory_names_file_and_line(testbed, tmp_path):
+    bad = tmp_path / "hosts.yaml"
+    bad.write_text("hosts:\n  a:\n    hostname: x\n    prot: 22\n")
+    result = remoteenv("-i", str(bad), "probe", "a", env=testbed.client.env())
+    assert result.code == 2
+    assert f"{bad}:4" in result.err and "prot" in result.err and "Traceback" not in result.err
+    bad.write_text("hosts:\n  a: [unclosed\n")
+    result = remoteenv("-i", str(bad), "hosts", env=testbed.client.env())
+    assert result.code == 2 and f"{bad}:" in result.err
