@@ -38,18 +38,23 @@ def find_inventory(explicit: str | os.PathLike | None = None) -> Path | None:
     return None
 
 
-_INI_SECTION = re.compile(r"^\[[A-Za-z_][\w.-]*(:[a-z]+)?\]$")  # [group] / [group:vars], not [::1]:22
+_INI_SECTION = re.compile(r"^\[[A-Za-z_][\w.-]*(:[a-z]+)?\]\s*([#;].*)?$")  # [group] / [g:vars], not [::1]:22
+_INI_HOST_VARS = re.compile(r"^\S+(\s+[\w.]+=\S*)+")  # `h1 ansible_host=10.0.0.5 x=1`
+_SSH_BLOCK = re.compile(r"(?i)^(host|match)(\s*=\s*|\s+)\S")
 
 
 def _detect_format(path: Path, text: str) -> str:
     lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith(("#", ";"))]
     first = lines[0] if lines else ""
-    if path.suffix.lower() in (".yaml", ".yml") or first in ("---", "all:"):
+    if path.suffix.lower() in (".yaml", ".yml") or first == "---" or re.match(r"^[\w.-]+:$", first):
         return "yaml"
-    if path.suffix.lower() == ".ini" or any(_INI_SECTION.match(ln) or "ansible_" in ln for ln in lines):
+    if path.suffix.lower() == ".ini" or any(_INI_SECTION.match(ln) for ln in lines):
         return "ansible-ini"
-    if path.name == "config" or re.match(r"(?i)^host\s+\S", first):
+    # checked before host-with-vars lines: `ProxyCommand ssh -o A=b` looks like one
+    if path.name == "config" or any(_SSH_BLOCK.match(ln) for ln in lines):
         return "ssh-config"
+    if any("ansible_" in ln or _INI_HOST_VARS.match(ln) for ln in lines):
+        return "ansible-ini"
     return "plain"
 
 
@@ -99,7 +104,7 @@ def from_ssh_config(path: Path) -> Inventory:
     config = SSHConfigFile(path)
     inv = Inventory(path=path, format="ssh-config")
     for name in config.host_names():
-        inv.entries[name] = HostEntry(name, config.lookup(name), [], {}, str(path))
+        inv.entries[name] = HostEntry(name, config.lookup(name), [], {}, config.host_line(name))
     return inv
 
 

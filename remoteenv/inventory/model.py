@@ -82,6 +82,8 @@ class Inventory:
         return list(self.entries)
 
     def group_members(self, group: str) -> list[str]:
+        if group == "all" and group not in self.groups:  # Ansible's name for every host
+            return self.names()
         if group not in self.groups and not any(group in e.groups for e in self.entries.values()):
             known = ", ".join(sorted(self.groups)) or "none"
             where = self.path or "the inventory"
@@ -103,7 +105,7 @@ class Inventory:
                 part = part.strip()
                 if not part:
                     continue
-                if part in self.groups and part not in self.entries:
+                if (part in self.groups or part == "all") and part not in self.entries:
                     matched = [n for n in self.group_members(part) if n in names]
                 else:
                     matched = [n for n in names if fnmatch.fnmatchcase(n, part)]

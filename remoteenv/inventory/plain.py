@@ -8,7 +8,11 @@ from pathlib import Path
 from remoteenv.errors import ConfigError
 from remoteenv.inventory.model import HostEntry, Inventory
 
-_LINE = re.compile(r"^(?:(?P<user>[^@\s]+)@)?(?P<host>\[[0-9a-fA-F:.]+\]|[^:\s@]+)(?::(?P<port>\d+))?$")
+# An IPv6 address takes a port only in brackets ([::1]:2222), as in Ansible and OpenSSH's ssh://.
+_LINE = re.compile(
+    r"^(?:(?P<user>[^@\s\[\]]+)@)?"
+    r"(?:(?P<host>\[[0-9a-fA-F:.]+\]|[\w.-]+)(?::(?P<port>\d+))?|(?P<ipv6>[0-9a-fA-F.]*::[0-9a-fA-F:.]*))$"
+)
 
 
 def parse(text: str, path: Path) -> Inventory:
@@ -20,7 +24,7 @@ def parse(text: str, path: Path) -> Inventory:
         match = _LINE.match(line)
         if not match or (match["port"] and not 0 < int(match["port"]) < 65536):
             raise ConfigError(f"{path}:{number}: not a [user@]host[:port] line: {line!r}")
-        host = match["host"].strip("[]")
+        host = (match["host"] or match["ipv6"]).strip("[]")
         settings: dict = {"hostname": host}
         if match["user"]:
             settings["user"] = match["user"]

@@ -18,27 +18,28 @@ def config_path() -> Path:
     return Path(os.environ.get("REMOTEENV_SSH_CONFIG") or ssh_dir() / "config")
 
 
-def _expand_includes(path: Path, depth: int = 0) -> str:
-    """Inline `Include` directives (paramiko does not follow them; OpenSSH does)."""
+def _expand_includes(path: Path, depth: int = 0) -> list[tuple[str, str]]:
+    """Inline `Include` directives (paramiko does not follow them; OpenSSH does).
+
+    Returns each resulting line with the `file:line` it came from.
+    """
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError:
-        return ""
-    if depth >= _MAX_INCLUDE_DEPTH:
-        return text
-    out: list[str] = []
-    for line in text.splitlines():
-        words = line.strip().split(None, 1)
-        if len(words) == 2 and words[0].lower() == "include":
+        return []
+    out: list[tuple[str, str]] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        words = line.strip().replace("=", " ", 1).split(None, 1)
+        if len(words) == 2 and words[0].lower() == "include" and depth < _MAX_INCLUDE_DEPTH:
             for pattern in words[1].split():
-                pattern = os.path.expanduser(pattern)
+                pattern = os.path.expanduser(pattern.strip('"'))
                 if not os.path.isabs(pattern):
                     pattern = str(ssh_dir() / pattern)
                 for included in sorted(glob.glob(pattern)):
-                    out.append(_expand_includes(Path(included), depth + 1))
+                    out.extend(_expand_includes(Path(included), depth + 1))
             continue
-        out.append(line)
-    return "\n".join(out)
+        out.append((line, f"{path}:{number}"))
+    return out
 
 
 class SSHConfigFile:
@@ -46,7 +47,16 @@ class SSHConfigFile:
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or config_path()
-        self._config = paramiko.SSHConfig.from_text(_expand_includes(self.path))
+        self._lines = _expand_includes(self.path)
+        self._config = paramiko.SSHConfig.from_text("\n".join(line for line, _ in self._lines))
+
+    def host_line(self, name: str) -> str:
+        """`file:line` of the first `Host` line naming `name` outright, else the file's path."""
+        for line, origin in self._lines:
+            words = line.strip().replace("=", " ", 1).split()
+            if len(words) > 1 and words[0].lower() == "host" and name in words[1:]:
+                return origin
+        return str(self.path)
 
     def host_names(self) -> list[str]:
         """Concrete `Host` names (no wildcards or negations), for importing as inventory."""

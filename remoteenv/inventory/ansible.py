@@ -1,0 +1,462 @@
+"""Ansible inventories (INI and YAML), read into remoteenv's Inventory model.
+
+Connection variables become settings (`ansible_host` -> hostname, `ansible_user` -> user,
+`ansible_port` -> port, `ansible_ssh_private_key_file` -> identity_files, `-J X` or
+`ProxyJump=X` in `ansible_ssh_common_args` -> proxy_jump); every other variable is kept as a
+variable. Precedence follows Ansible: host > child group > parent group > `all`; groups at the
+same depth are ordered by `ansible_group_priority`, then by name (the later name wins).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import shlex
+import string
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from remoteenv.errors import ConfigError
+from remoteenv.inventory.model import Group, HostEntry, Inventory
+from remoteenv.yamlio import LineDict
+
+# Ansible's own spellings of each connection setting (older `ansible_ssh_*` names included).
+_SETTING_VARS = {
+    "ansible_host": "hostname",
+    "ansible_ssh_host": "hostname",
+    "ansible_user": "user",
+    "ansible_ssh_user": "user",
+    "ansible_port": "port",
+    "ansible_ssh_port": "port",
+    "ansible_ssh_private_key_file": "identity_files",
+    "ansible_private_key_file": "identity_files",
+}
+_SSH_ARG_VARS = ("ansible_ssh_common_args", "ansible_ssh_extra_args")
+# Inventory metadata, not a variable anyone reads.
+_PRIORITY_VAR = "ansible_group_priority"
+# Groups every Ansible inventory has; they are not listed among a host's groups.
+_IMPLICIT_GROUPS = ("all", "ungrouped")
+
+_SECTION = re.compile(r"^\[([^:\]\s]+)(?::(\w+))?\]\s*(?:[#;].*)?$")
+_GROUP_NAME = re.compile(r"^([^:\]\s]+)\s*(?:[#;].*)?$")
+_HOST_NAME = re.compile(r"^[\w](?:[\w.-]*[\w])?$")
+_IPV6_CHARS = re.compile(r"^[0-9A-Fa-f:.]+$")
+_RANGE = re.compile(r"\[([^\]]*)\]")
+
+
+@dataclass
+class _GroupDraft:
+    name: str
+    source: str
+    vars: dict[str, Any] = field(default_factory=dict)
+    var_lines: dict[str, str] = field(default_factory=dict)  # variable -> "file:line"
+    vars_source: str | None = None
+    parents: list[str] = field(default_factory=list)
+    declared: bool = False  # has a section / mapping of its own, not just a mention
+
+
+@dataclass
+class _HostDraft:
+    name: str
+    source: str
+    vars: dict[str, Any] = field(default_factory=dict)
+    var_lines: dict[str, str] = field(default_factory=dict)
+    groups: list[str] = field(default_factory=list)
+
+
+class _Drafts:
+    """Groups and hosts as the file declares them, before precedence is worked out."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.groups: dict[str, _GroupDraft] = {}
+        self.hosts: dict[str, _HostDraft] = {}
+
+    def group(self, name: str, source: str) -> _GroupDraft:
+        if name not in self.groups:
+            self.groups[name] = _GroupDraft(name, source)
+        return self.groups[name]
+
+    def add_child(self, parent: str, child: str, source: str) -> None:
+        draft = self.group(child, source)
+        if parent not in draft.parents:
+            draft.parents.append(parent)
+
+    def add_host(self, name: str, group: str, variables: dict[str, Any], where: str,
+                 var_lines: dict[str, str]) -> None:
+        host = self.hosts.setdefault(name, _HostDraft(name, where))
+        host.vars.update(variables)
+        host.var_lines.update(var_lines)
+        if group not in _IMPLICIT_GROUPS and group not in host.groups:
+            host.groups.append(group)
+
+
+# ---------------------------------------------------------------- shared helpers
+
+
+def expand_host_pattern(pattern: str, where: str) -> tuple[list[str], int | None]:
+    """`web[01:03].lan:2222` -> (["web01.lan", "web02.lan", "web03.lan"], 2222), as Ansible does."""
+    port: int | None = None
+    text = pattern.strip()
+    bracketed = re.match(r"^\[([^\]]+)\]:(\d+)$", text)
+    if bracketed and _is_ipv6(bracketed[1]):
+        text, port = bracketed[1], int(bracketed[2])
+    elif not _is_ipv6(text):
+        with_port = re.match(r"^((?:[^:\[\]]|\[[^\]]*\])*):(\d+)$", text)
+        if with_port:
+            text, port = with_port[1], int(with_port[2])
+        elif text.endswith(":"):
+            raise ConfigError(f"{where}: host pattern {pattern!r} ends in ':' without a port")
+    if port is not None and not 0 < port < 65536:
+        raise ConfigError(f"{where}: port {port} in {pattern!r} is not from 1 to 65535")
+    names = _expand_ranges(text, where) if "[" in text else [text]
+    for name in names:
+        if not (_HOST_NAME.match(name) or _is_ipv6(name)):
+            raise ConfigError(f"{where}: {name!r} is not a valid host name",
+                              "host names are letters, digits, '.', '-' and '_', with [a:b] ranges")
+    return names, port
+
+
+def _is_ipv6(text: str) -> bool:
+    # one or two colons are a port or a [a:b:step] range; an IPv6 address has '::' or seven
+    return bool(_IPV6_CHARS.match(text)) and ("::" in text or text.count(":") == 7)
+
+
+def _expand_ranges(text: str, where: str) -> list[str]:
+    match = _RANGE.search(text)
+    if match is None:
+        return [text]
+    head, tail = text[: match.start()], text[match.end():]
+    bounds = match[1].split(":")
+    if len(bounds) not in (2, 3) or not bounds[1]:
+        raise ConfigError(f"{where}: host range [{match[1]}] must be [begin:end] or [begin:end:step]")
+    begin, end = bounds[0] or "0", bounds[1]
+    step_text = bounds[2] if len(bounds) == 3 else "1"
+    if not step_text.isdigit() or int(step_text) < 1:
+        raise ConfigError(f"{where}: host range [{match[1]}] needs a positive whole step")
+    step = int(step_text)
+    letters = string.ascii_letters
+    if len(begin) == len(end) == 1 and begin in letters and end in letters:
+        if letters.index(begin) > letters.index(end):
+            raise ConfigError(f"{where}: host range [{match[1]}] must have begin <= end")
+        values = list(letters[letters.index(begin): letters.index(end) + 1: step])
+    elif begin.isdigit() and end.isdigit():
+        width = len(begin) if begin.startswith("0") and len(begin) > 1 else 0
+        if width and len(end) != width:
+            raise ConfigError(f"{where}: host range [{match[1]}] must have begin and end of equal width",
+                              "write it like [01:10]")
+        values = [str(n).zfill(width) for n in range(int(begin), int(end) + 1, step)]
+        if not values:
+            raise ConfigError(f"{where}: host range [{match[1]}] must have begin <= end")
+    else:
+        raise ConfigError(f"{where}: host range [{match[1]}] must be numbers or single letters")
+    out: list[str] = []
+    for value in values:
+        out.extend(_expand_ranges(f"{head}{value}{tail}", where))
+    return out
+
+
+def _proxy_jump_from_args(args: str, where: str) -> tuple[str | None, str]:
+    """Pull `-J X` / `-o ProxyJump=X` out of ssh arguments; return (jump, the other arguments)."""
+    try:
+        words = shlex.split(args)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: cannot split ssh arguments {args!r}: {exc}") from None
+    jump: str | None = None
+    rest: list[str] = []
+    i = 0
+    while i < len(words):
+        word = words[i]
+        option: str | None = None
+        if word == "-J" and i + 1 < len(words):
+            jump, i = words[i + 1], i + 2
+            continue
+        if word.startswith("-J") and len(word) > 2:
+            jump, i = word[2:], i + 1
+            continue
+        if word == "-o" and i + 1 < len(words):
+            option, consumed = words[i + 1], 2
+        elif word.startswith("-o") and len(word) > 2:
+            option, consumed = word[2:], 1
+        if option is not None:
+            key, _, value = option.replace("=", " ", 1).partition(" ")
+            if key.lower() == "proxyjump" and value.strip():
+                jump, i = value.strip(), i + consumed
+                continue
+        rest.append(word)
+        i += 1
+    return jump, shlex.join(rest)
+
+
+def _split_vars(variables: dict[str, Any], lines: dict[str, str], fallback: str
+                ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Ansible variables -> (remoteenv connection settings, the remaining variables)."""
+    settings: dict[str, Any] = {}
+    rest: dict[str, Any] = {}
+    for key, value in variables.items():
+        where = lines.get(key, fallback)
+        field_name = _SETTING_VARS.get(key)
+        if field_name is None and key not in _SSH_ARG_VARS:
+            if key != _PRIORITY_VAR:
+                rest[key] = value
+            continue
+        if isinstance(value, str) and ("{{" in value or "{%" in value):
+            raise ConfigError(f"{where}: {key} is a Jinja template, which remoteenv does not evaluate",
+                              "write the value out, or put the host in ~/.ssh/config and name it there")
+        if key in _SSH_ARG_VARS:
+            jump, others = _proxy_jump_from_args(str(value), where)
+            if jump:
+                settings["proxy_jump"] = jump
+            if others:
+                rest[key] = others
+        elif field_name == "port":
+            settings["port"] = _port(value, key, where)
+        elif field_name == "identity_files":
+            files = value if isinstance(value, list) else [value]
+            if not all(isinstance(f, str) and f for f in files):
+                raise ConfigError(f"{where}: {key} must be a path")
+            settings["identity_files"] = list(files)
+        else:
+            if value is None or isinstance(value, (bool, dict, list)) or str(value) == "":
+                raise ConfigError(f"{where}: {key} must be a non-empty string, not {value!r}")
+            settings[field_name] = str(value)
+    return settings, rest
+
+
+def _port(value: Any, key: str, where: str) -> int:
+    text = str(value).strip() if not isinstance(value, bool) else ""
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise ConfigError(f"{where}: {key} must be a number from 1 to 65535, not {value!r}")
+    return int(text)
+
+
+def _depths(drafts: _Drafts) -> dict[str, int]:
+    """Each group's distance from `all` (the longest path), as Ansible counts it."""
+    depth: dict[str, int] = {"all": 0}
+    visiting: set[str] = set()
+
+    def of(name: str) -> int:
+        if name in depth:
+            return depth[name]
+        draft = drafts.groups.get(name)
+        if name in visiting:
+            raise ConfigError(f"{draft.source if draft else drafts.path}: group '{name}' is its own "
+                              "ancestor (a loop of :children)")
+        visiting.add(name)
+        parents = draft.parents if draft and draft.parents else ["all"]
+        depth[name] = 1 + max(of(p) for p in parents)
+        visiting.discard(name)
+        return depth[name]
+
+    for name in drafts.groups:
+        of(name)
+    return depth
+
+
+def _ancestors(drafts: _Drafts, name: str) -> list[str]:
+    seen: list[str] = []
+    stack = [name]
+    while stack:
+        current = stack.pop()
+        if current in seen:
+            continue
+        seen.append(current)
+        draft = drafts.groups.get(current)
+        stack.extend(draft.parents if draft else [])
+    return seen
+
+
+def _finish(drafts: _Drafts, fmt: str) -> Inventory:
+    inv = Inventory(path=drafts.path, format=fmt)
+    depth = _depths(drafts)
+    priority: dict[str, int] = {}
+    for name, draft in drafts.groups.items():
+        raw = draft.vars.get(_PRIORITY_VAR, 1)
+        where = draft.var_lines.get(_PRIORITY_VAR, draft.source)
+        if isinstance(raw, bool) or not str(raw).lstrip("-").isdigit():
+            raise ConfigError(f"{where}: {_PRIORITY_VAR} must be a whole number, not {raw!r}")
+        priority[name] = int(raw)
+        settings, variables = _split_vars(draft.vars, draft.var_lines, draft.source)
+        group = Group(name, settings, variables, draft.vars_source or draft.source)
+        if name == "all":
+            group.name = "defaults"
+            inv.defaults = group
+        elif name != "ungrouped":
+            inv.groups[name] = group
+    for name, host in drafts.hosts.items():
+        settings, variables = _split_vars(host.vars, host.var_lines, host.source)
+        member_of = {g for direct in host.groups for g in _ancestors(drafts, direct)}
+        member_of -= set(_IMPLICIT_GROUPS)
+        # first group wins in resolve(): deepest first, then higher priority, then the later name
+        ordered = sorted(member_of, key=lambda g: (depth[g], priority.get(g, 1), g), reverse=True)
+        inv.entries[name] = HostEntry(name, settings, ordered, variables, host.source)
+    return inv
+
+
+def _literal(text: str) -> Any:
+    """An INI value as Ansible reads it: a Python literal when it parses as one, else the text."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return text
+
+
+# ---------------------------------------------------------------- INI
+
+
+def parse_ini(text: str, path: Path) -> Inventory:
+    """An Ansible INI inventory: [group], [group:vars], [group:children], host lines with vars."""
+    drafts = _Drafts(path)
+    drafts.group("all", f"{path}:1").declared = True
+    group, state = "ungrouped", "hosts"
+    pending: dict[str, str] = {}  # group mentioned in :children or :vars -> where, until declared
+    for number, raw in enumerate(text.splitlines(), start=1):
+        where = f"{path}:{number}"
+        line = raw.strip()
+        if not line or line[0] in "#;":
+            continue
+        section = _SECTION.match(line)
+        if section:
+            group, state = section[1], section[2] or "hosts"
+            if state not in ("hosts", "children", "vars"):
+                raise ConfigError(f"{where}: section [{group}:{state}] has unknown type '{state}'",
+                                  "use [name], [name:vars] or [name:children]")
+            draft = drafts.group(group, where)
+            if state == "vars":
+                draft.vars_source = draft.vars_source or where
+                if not draft.declared:
+                    pending.setdefault(group, where)
+            else:
+                if not draft.declared:
+                    draft.source, draft.declared = where, True
+            continue
+        if line.startswith("["):
+            raise ConfigError(f"{where}: not a valid section header: {line!r}",
+                              "write [name], [name:vars] or [name:children], without spaces")
+        if state == "hosts":
+            _ini_host_line(drafts, group, line, where)
+        elif state == "vars":
+            key, sep, value = line.partition("=")
+            if not sep or not key.strip() or any(c.isspace() for c in key.strip()):
+                raise ConfigError(f"{where}: expected name=value in [{group}:vars], got {line!r}")
+            drafts.groups[group].vars[key.strip()] = _literal(value.strip())
+            drafts.groups[group].var_lines[key.strip()] = where
+        else:
+            child = _GROUP_NAME.match(line)
+            if not child:
+                raise ConfigError(f"{where}: expected a group name in [{group}:children], got {line!r}")
+            drafts.add_child(group, child[1], where)
+            if not drafts.groups[child[1]].declared:
+                pending.setdefault(child[1], where)
+    for name, where in pending.items():
+        if not drafts.groups[name].declared:
+            raise ConfigError(f"{where}: group '{name}' is used but never defined",
+                              f"add a [{name}] section (it may be empty)")
+    return _finish(drafts, "ansible-ini")
+
+
+def _ini_host_line(drafts: _Drafts, group: str, line: str, where: str) -> None:
+    try:
+        words = shlex.split(line, comments=True)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: cannot read host line {line!r}: {exc}") from None
+    if not words:
+        return
+    names, port = expand_host_pattern(words[0], where)
+    variables: dict[str, Any] = {}
+    if port is not None:
+        variables["ansible_port"] = port
+    for word in words[1:]:
+        key, sep, value = word.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"{where}: expected name=value after the host name, got {word!r}",
+                              "host lines are: NAME [name=value ...]")
+        variables[key] = _literal(value)
+    for name in names:
+        drafts.add_host(name, group, variables, where, dict.fromkeys(variables, where))
+
+
+# ---------------------------------------------------------------- YAML
+
+
+def parse_yaml(data: Any, path: Path) -> Inventory:
+    """An Ansible YAML inventory: `all: {hosts:, vars:, children: {group: {...}}}` (any depth)."""
+    source = str(path)
+    drafts = _Drafts(path)
+    drafts.group("all", f"{source}:1").declared = True
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}:1: an Ansible YAML inventory must be a mapping of groups")
+    for name, block in data.items():
+        _yaml_group(drafts, str(name), block, _at(source, data, name))
+    return _finish(drafts, "ansible-yaml")
+
+
+def _at(source: str, container: Any, key: Any) -> str:
+    line = container.line_of(key) if hasattr(container, "line_of") else 0
+    return f"{source}:{line}" if line else source
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return type(value).__name__
+
+
+def _yaml_group(drafts: _Drafts, name: str, block: Any, where: str) -> None:
+    source = str(drafts.path)
+    draft = drafts.group(name, where)
+    if not draft.declared:
+        draft.source, draft.declared = where, True
+    if block is None:
+        return
+    if not isinstance(block, dict):
+        raise ConfigError(f"{where}: group '{name}' must be a mapping with hosts, vars or children, "
+                          f"not {_kind(block)}")
+    for key in block:
+        if key not in ("hosts", "vars", "children"):
+            raise ConfigError(f"{_at(source, block, key)}: unknown key '{key}' in group '{name}'",
+                              "a group has only hosts:, vars: and children:")
+    variables = _yaml_mapping(block, "vars", name, source)
+    if variables:
+        draft.vars_source = draft.vars_source or _at(source, block, "vars")
+        for key, value in variables.items():
+            draft.vars[str(key)] = value
+            draft.var_lines[str(key)] = _at(source, variables, key)
+    hosts = _yaml_mapping(block, "hosts", name, source)
+    for pattern, host_vars in hosts.items():
+        at = _at(source, hosts, pattern)
+        if not isinstance(pattern, str):
+            raise ConfigError(f"{at}: host name {pattern!r} must be a string", "quote it")
+        if host_vars is not None and not isinstance(host_vars, dict):
+            raise ConfigError(f"{at}: host '{pattern}' must map to its variables (or nothing), "
+                              f"not {_kind(host_vars)}")
+        names, port = expand_host_pattern(pattern, at)
+        variables = {} if port is None else {"ansible_port": port}
+        lines = dict.fromkeys(variables, at)
+        for key, value in (host_vars or {}).items():
+            variables[str(key)] = value
+            lines[str(key)] = _at(source, host_vars, key)
+        for host in names:
+            drafts.add_host(host, name, variables, at, lines)
+    children = _yaml_mapping(block, "children", name, source)
+    for child, child_block in children.items():
+        drafts.add_child(name, str(child), _at(source, children, child))
+        _yaml_group(drafts, str(child), child_block, _at(source, children, child))
+
+
+def _yaml_mapping(block: dict, key: str, group: str, source: str) -> dict:
+    value = block.get(key)
+    if value is None:
+        return {}
+    if isinstance(value, str) and key != "vars":
+        one = LineDict({value: None})  # Ansible reads `hosts: h1` as one host
+        line = block.line_of(key) if hasattr(block, "line_of") else 0
+        one.line, one.lines = line, {value: line}
+        return one
+    if not isinstance(value, dict):
+        raise ConfigError(f"{_at(source, block, key)}: '{key}' of group '{group}' must be a mapping, "
+                          f"not {_kind(value)}")
+    return value
