@@ -1,0 +1,27 @@
+# remoteenv shell step, run as `sh -s -- CHDIR CREATES REMOVES UNLESS ONLY_IF COMMAND` ("" = not given).
+# The guards are evaluated here, at apply time, in the same round trip as the command: a plan made
+# from older facts can never run a guarded command twice.
+# Output: the command's stdout and stderr merged in order, or the single line "remoteenv-skip<TAB>why".
+set -eu
+exec 2>&1
+chdir=$1 creates=$2 removes=$3 unless=$4 only_if=$5 command=$6
+
+expand() {
+    case "$1" in "~") printf '%s' "$HOME" ;; "~/"*) printf '%s/%s' "$HOME" "${1#"~/"}" ;; *) printf '%s' "$1" ;; esac
+}
+skip() {
+    printf 'remoteenv-skip\t%s\n' "$1"
+    exit 0
+}
+
+# Relative paths and commands start in the home folder unless chdir says otherwise.
+cd "$HOME"
+if [ -n "$chdir" ]; then cd "$(expand "$chdir")"; fi
+if [ -n "$creates" ] && [ -e "$(expand "$creates")" ]; then skip "$creates exists"; fi
+if [ -n "$removes" ] && [ ! -e "$(expand "$removes")" ]; then skip "$removes does not exist"; fi
+if [ -n "$unless" ] && /bin/sh -c "$unless" </dev/null >/dev/null 2>&1; then skip "unless: exited 0"; fi
+if [ -n "$only_if" ]; then
+    if /bin/sh -c "$only_if" </dev/null >/dev/null 2>&1; then :; else skip "only_if: exited $?"; fi
+fi
+# stdin is the script itself: keep the command from reading it.
+exec /bin/sh -c "$command" </dev/null

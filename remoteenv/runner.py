@@ -1,0 +1,276 @@
+"""A playbook on many hosts at once: bounded concurrency, one host's trouble stays its own.
+
+Each host: connect, learn its facts with every step's questions in one round trip, then for each
+step `check`; in plan mode the Change is recorded, in apply mode the step is applied when its
+check asks for it. A step whose check saw nothing to do is still applied when an earlier step
+changed the host since the facts were gathered and the step re-evaluates its guards on the host
+(`rechecks_after_change`). After a failed step the host stops; its later steps are skipped.
+
+Cancelling (the `cancel` event, or Ctrl-C in the calling thread) signals the running commands and
+closes every connection, and the report says what ran. Hosts not yet started are not started.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor, wait
+from typing import Any
+
+from remoteenv import events as ev
+from remoteenv import facts as facts_mod
+from remoteenv import report as rp
+from remoteenv.errors import CommandTimeout, ConnectError, HostUnreachable, RemoteenvError
+from remoteenv.inventory import Host, Inventory
+from remoteenv.playbook import Playbook
+from remoteenv.steps import CHANGED, FAILED, OK, SKIPPED, Result, Step
+from remoteenv.transport import Connection, ConnectOptions, connect
+
+MODES = ("apply", "plan")
+PROBE_TIMEOUT = 60.0
+
+
+class _Cancelled(Exception):
+    pass
+
+
+def run_playbook(
+    playbook: Playbook,
+    hosts: list[Host],
+    inventory: Inventory | None = None,
+    *,
+    mode: str = "apply",
+    forks: int = 32,
+    accept_new_host_key: bool = False,
+    extra_vars: Mapping[str, Any] | None = None,
+    step_timeout: float | None = None,
+    on_event: Callable[[ev.Event], None] | None = None,
+    cancel: threading.Event | None = None,
+    connect_timeout: float | None = None,
+    record: bool = True,
+) -> rp.RunReport:
+    """Plan or apply `playbook` on `hosts`; returns the report (also saved when `record`).
+
+    `on_event` is called with each Event, one call at a time (it need not be thread-safe).
+    `step_timeout` is the timeout of steps that do not set their own. Playbook errors (an
+    undefined variable, a missing local file) raise ConfigError before any host is touched.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+    from remoteenv import api
+
+    # Render every host's steps first: a playbook error is nobody's host's fault.
+    work = [(host, playbook.build_for(host, extra_vars)) for host in hosts]
+    options = api.connect_options(inventory or Inventory(), accept_new_host_key=accept_new_host_key,
+                                  connect_timeout=connect_timeout)
+    run = _Run(playbook, mode, options, step_timeout, on_event, cancel or threading.Event())
+    run.report.hosts = [_pending(host, steps) for host, steps in work]
+    run.emit(ev.Event(ev.RUN_START, message=f"{mode} {playbook.name} on {len(hosts)} host(s)",
+                      data={"mode": mode, "playbook": playbook.name, "hosts": [h.name for h in hosts]}))
+    started = time.monotonic()
+    if work:
+        with ThreadPoolExecutor(max_workers=max(1, min(forks, len(work))),
+                                thread_name_prefix="remoteenv-host") as pool:
+            pending = {pool.submit(run.host, host, steps, hr)
+                       for (host, steps), hr in zip(work, run.report.hosts, strict=True)}
+            closed = False
+            while pending:
+                try:
+                    _, pending = wait(pending, timeout=0.2)
+                except KeyboardInterrupt:
+                    run.cancel.set()
+                if run.cancel.is_set() and not closed:
+                    run.close_all()
+                    closed = True
+    report = run.report
+    report.duration = time.monotonic() - started
+    report.cancelled = run.cancel.is_set()
+    if record:
+        rp.save(report)
+    run.emit(ev.Event(ev.RUN_END, status="cancelled" if report.cancelled else None,
+                      elapsed=report.duration,
+                      data={"counts": report.counts(), "exit_code": report.exit_code(),
+                            "report": str(report.path) if report.path else None}))
+    return report
+
+
+def _pending(host: Host, steps: list[Step]) -> rp.HostReport:
+    return rp.HostReport(host.name, steps=[rp.StepReport(i, s.type_name, s.describe())
+                                           for i, s in enumerate(steps)])
+
+
+class _Run:
+    def __init__(self, playbook: Playbook, mode: str, options: ConnectOptions, step_timeout: float | None,
+                 on_event: Callable[[ev.Event], None] | None, cancel: threading.Event) -> None:
+        self.mode = mode
+        self.options = options
+        self.step_timeout = step_timeout
+        self.on_event = on_event
+        self.cancel = cancel
+        self.report = rp.RunReport(rp.new_run_id(), playbook.name,
+                                   str(playbook.path.resolve()) if playbook.path else None, mode)
+        self._emit_lock = threading.Lock()
+        self._conns_lock = threading.Lock()
+        self._conns: dict[str, Connection] = {}
+        self._closed = False
+
+    def emit(self, event: ev.Event) -> None:
+        if self.on_event is None:
+            return
+        event.run_id = self.report.run_id
+        with self._emit_lock:
+            self.on_event(event)
+
+    # -- connections, so that cancelling can close them from the calling thread ------------------
+    def _register(self, name: str, conn: Connection) -> None:
+        with self._conns_lock:
+            self._conns[name] = conn
+            closed = self._closed
+        if closed:
+            conn.close()
+
+    def _forget(self, name: str) -> None:
+        with self._conns_lock:
+            conn = self._conns.pop(name, None)
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:
+                pass
+
+    def close_all(self) -> None:
+        """Stop what runs on every host: signal the commands, then close the connections."""
+        with self._conns_lock:
+            self._closed = True
+            conns = list(self._conns.values())
+        for conn in conns:
+            conn.interrupt()
+        if conns:
+            time.sleep(0.3)  # lets the signal requests reach the hosts before the connections go
+        for conn in conns:
+            try:
+                conn.close()
+            except Exception:
+                pass
+
+    # -- one host ---------------------------------------------------------------------------
+    def host(self, host: Host, steps: list[Step], hr: rp.HostReport) -> None:
+        started = time.monotonic()
+        try:
+            self._host(host, steps, hr, started)
+        except _Cancelled:
+            hr.status = rp.HOST_CANCELLED
+            hr.message = hr.message or "cancelled"
+        except Exception as exc:  # a bug must cost this host only
+            hr.status = rp.HOST_FAILED
+            hr.message = f"internal error: {type(exc).__name__}: {exc}"
+        finally:
+            self._forget(host.name)
+            for s in hr.steps:
+                if s.status == "pending":
+                    s.status = SKIPPED
+                    s.message = s.message or ("cancelled" if hr.status == rp.HOST_CANCELLED else "not run")
+            hr.duration = time.monotonic() - started
+            self.emit(ev.Event(ev.HOST_END, host=host.name, status=hr.status, elapsed=hr.duration,
+                               message=hr.message or None, data={"counts": hr.counts()}))
+
+    def _host(self, host: Host, steps: list[Step], hr: rp.HostReport, started: float) -> None:
+        name = host.name
+        if self.cancel.is_set():
+            raise _Cancelled
+        self.emit(ev.Event(ev.HOST_START, host=name))
+        try:
+            conn = connect(host, self.options)
+        except ConnectError as exc:
+            if self.cancel.is_set():
+                raise _Cancelled from None
+            hr.status, hr.message = rp.HOST_UNREACHABLE, exc.one_line()
+            return
+        self._register(name, conn)
+        try:
+            queries = [q for step in steps for q in step.queries()]
+            facts = facts_mod.gather(conn, queries, timeout=PROBE_TIMEOUT)
+        except HostUnreachable as exc:
+            if self.cancel.is_set():
+                raise _Cancelled from None
+            hr.status, hr.message = rp.HOST_UNREACHABLE, exc.one_line()
+            return
+        except RemoteenvError as exc:
+            if self.cancel.is_set():
+                raise _Cancelled from None
+            hr.status, hr.message = rp.HOST_FAILED, f"could not learn the host's facts: {exc.one_line()}"
+            return
+        self.emit(ev.Event(ev.FACTS, host=name, elapsed=time.monotonic() - started,
+                           data={"os": facts.os_id, "arch": facts.arch, "gpus": len(facts.gpus)}))
+        if self.mode == "plan":
+            self._plan(name, steps, hr, facts, started)
+        else:
+            self._apply(name, conn, steps, hr, facts, started)
+
+    def _plan(self, name: str, steps: list[Step], hr: rp.HostReport, facts: facts_mod.HostFacts,
+              started: float) -> None:
+        for i, step in enumerate(steps):
+            sr = hr.steps[i]
+            change = step.check(facts)
+            sr.change = change
+            sr.status = "change" if change else OK
+            sr.message = change.reason if change else step.noop_reason(facts)
+            self.emit(ev.Event(ev.STEP_END, host=name, step=i, description=sr.description, status=sr.status,
+                               elapsed=time.monotonic() - started, message=sr.message,
+                               data={"change": change.to_json()} if change else {}))
+        hr.status = rp.HOST_CHANGE if any(s.change for s in hr.steps) else rp.HOST_OK
+
+    def _apply(self, name: str, conn: Connection, steps: list[Step], hr: rp.HostReport,
+               facts: facts_mod.HostFacts, started: float) -> None:
+        dirty = False  # the host changed since `facts` were gathered
+        for i, step in enumerate(steps):
+            if self.cancel.is_set():
+                raise _Cancelled
+            sr = hr.steps[i]
+            change = step.check(facts)
+            if change is None and not (dirty and step.rechecks_after_change):
+                sr.status, sr.message = OK, step.noop_reason(facts)
+                self.emit(ev.Event(ev.STEP_END, host=name, step=i, description=sr.description, status=OK,
+                                   elapsed=time.monotonic() - started, message=sr.message))
+                continue
+            sr.change = change
+            self.emit(ev.Event(ev.STEP_START, host=name, step=i, description=sr.description,
+                               elapsed=time.monotonic() - started,
+                               message=change.summary if change else "re-checking on the host"))
+            if step.timeout is None and self.step_timeout:
+                step.timeout = self.step_timeout
+            t0 = time.monotonic()
+            lost: HostUnreachable | None = None
+            try:
+                result = step.apply(conn, facts)
+            except CommandTimeout:
+                result = Result(FAILED, message=f"timed out after {step.timeout:g}s")
+            except HostUnreachable as exc:
+                if self.cancel.is_set():
+                    sr.status, sr.message = FAILED, "cancelled while running"
+                    sr.duration = time.monotonic() - t0
+                    raise _Cancelled from None
+                lost = exc
+                result = Result(FAILED, message=exc.one_line())
+            except RemoteenvError as exc:
+                result = Result(FAILED, message=exc.one_line())
+            if self.cancel.is_set() and result.status == FAILED:
+                sr.status, sr.message = FAILED, "cancelled while running"
+                sr.output = result.output
+                raise _Cancelled
+            sr.status, sr.message, sr.output = result.status, result.message, result.output
+            sr.duration = time.monotonic() - t0
+            if result.facts is not None:
+                facts, dirty = result.facts, False
+            elif result.status == CHANGED:
+                dirty = True
+            data = {"output_tail": sr.tail(10)} if result.status == FAILED else {}
+            self.emit(ev.Event(ev.STEP_END, host=name, step=i, description=sr.description,
+                               status=result.status, elapsed=time.monotonic() - started,
+                               message=result.message or None, data=data))
+            if result.status == FAILED:
+                hr.status = rp.HOST_UNREACHABLE if lost else rp.HOST_FAILED
+                hr.message = f"step {i + 1} ({sr.description}) failed: {result.message}"
+                return
+        hr.status = rp.HOST_CHANGED if any(s.status == CHANGED for s in hr.steps) else rp.HOST_OK

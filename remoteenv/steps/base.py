@@ -1,0 +1,189 @@
+"""What every step is: parameters, check (facts only) -> Change, apply (one round trip) -> Result.
+
+A step instance belongs to one host: its string parameters have that host's variables rendered in.
+The runner asks every step's `queries()` in the host's single probe round trip, then for each step
+calls `check(facts)`; when that returns a Change (or an earlier step changed the host and this
+step `rechecks_after_change`), it calls `apply(conn, facts)`.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from remoteenv.errors import ConfigError
+
+if TYPE_CHECKING:
+    from remoteenv.facts import HostFacts, Query
+    from remoteenv.transport import Connection
+
+OK = "ok"
+CHANGED = "changed"
+FAILED = "failed"
+SKIPPED = "skipped"
+STATUSES = (OK, CHANGED, FAILED, SKIPPED)
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter a step takes. `template`: `{{ var }}` placeholders are rendered in it."""
+
+    name: str
+    kind: type = str
+    required: bool = False
+    default: Any = None
+    doc: str = ""
+    template: bool = True
+
+
+@dataclass
+class Change:
+    """What apply would do, and why the host is not already as wanted."""
+
+    summary: str
+    reason: str = ""
+    diff: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"summary": self.summary, "reason": self.reason, "diff": self.diff}
+
+
+@dataclass
+class Result:
+    """What apply did. `output` is the full captured output; reports keep its last lines."""
+
+    status: str
+    message: str = ""
+    output: str = ""
+    duration: float = 0.0
+    facts: HostFacts | None = None  # set by steps that re-gather facts
+
+    def tail(self, lines: int = 10) -> list[str]:
+        return output_tail(self.output, lines)
+
+
+def output_tail(output: str, lines: int = 10) -> list[str]:
+    return output.rstrip("\n").splitlines()[-lines:] if output.strip() else []
+
+
+@dataclass
+class StepContext:
+    """Where a step came from and the variables it was rendered with."""
+
+    variables: dict[str, Any] | None = None  # None: parameters kept unrendered (export)
+    base_dir: Path = field(default_factory=Path.cwd)  # the playbook's folder, for local files
+    where: str = ""  # "file:line" of the step
+    param_lines: dict[str, str] = field(default_factory=dict)  # param -> "file:line"
+
+    def where_param(self, name: str) -> str:
+        return self.param_lines.get(name, self.where)
+
+
+class Step:
+    """Base of all steps. Subclasses set PARAMS, document them with a YAML example, register."""
+
+    type_name: ClassVar[str] = ""
+    PARAMS: ClassVar[tuple[Param, ...]] = ()
+    # The parameter a bare string fills (`- shell: make` means command: make).
+    SHORTHAND: ClassVar[str | None] = None
+    # When an earlier step changed the host since facts were gathered, apply this step even if its
+    # check saw nothing to do: apply re-evaluates its guards on the host, so it is safe.
+    rechecks_after_change: ClassVar[bool] = False
+
+    def __init__(self, params: dict[str, Any], *, name: str | None = None, timeout: float | None = None,
+                 ctx: StepContext | None = None) -> None:
+        self.params = {p.name: params.get(p.name, p.default) for p in self.PARAMS}
+        self.name = name
+        self.timeout = timeout
+        self.ctx = ctx or StepContext()
+
+    # -- the contract -------------------------------------------------------------------------
+    def queries(self) -> list[Query]:
+        return []
+
+    def check(self, facts: HostFacts) -> Change | None:
+        raise NotImplementedError
+
+    def apply(self, conn: Connection, facts: HostFacts) -> Result:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        return self.name or self.type_name
+
+    # -- optional hooks -----------------------------------------------------------------------
+    def prepare(self) -> None:
+        """Read local inputs (files, templates); raise ConfigError before any host is touched."""
+
+    def noop_reason(self, facts: HostFacts) -> str:
+        """Why check found nothing to do, for plans and reports."""
+        return "already as wanted"
+
+    def to_ansible(self, index: int = 0) -> list[dict[str, Any]]:
+        """Equivalent ansible.builtin task(s); `index` makes registered names unique."""
+        raise NotImplementedError
+
+    @classmethod
+    def validate(cls, params: dict[str, Any], where: str) -> None:
+        """Checks across parameters (beyond names and types), with `where` = "file:line"."""
+
+    # -- helpers for subclasses ---------------------------------------------------------------
+    def ansible_common(self) -> dict[str, Any]:
+        task: dict[str, Any] = {"name": self.describe()}
+        if self.timeout:
+            task["timeout"] = int(self.timeout)
+        return task
+
+
+def param_names(cls: type[Step]) -> list[str]:
+    return [p.name for p in cls.PARAMS]
+
+
+def remote_path(path: str, chdir: str | None = None) -> str:
+    """A path as remote queries and scripts take it: relative ones are under `chdir`, else home."""
+    if path == "~" or path.startswith(("~/", "/")):
+        return path
+    return posixpath.join(remote_path(chdir) if chdir else "~", path)
+
+
+def sh_path(path: str) -> str:
+    """A path as one shell word, with a leading `~` still meaning the home folder."""
+    if path == "~":
+        return '"$HOME"'
+    if path.startswith("~/"):
+        return '"$HOME"/' + shlex.quote(path[2:])
+    return shlex.quote(path)
+
+
+def mode_text(value: Any, where: str) -> str:
+    """A file mode as the playbook must write it: an octal string such as "0644"."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        raise ConfigError(f"{where}: mode must be a quoted octal string like \"0644\" (YAML read {value})",
+                          "quote it: mode: \"0644\"")
+    text = str(value)
+    try:
+        number = int(text, 8)
+    except ValueError:
+        raise ConfigError(f"{where}: mode {text!r} is not an octal number", "write it like \"0644\"") from None
+    if not 0 <= number <= 0o7777:
+        raise ConfigError(f"{where}: mode {text!r} is out of range", "write it like \"0644\"")
+    return text
+
+
+# The registry: step type name (the key a playbook writes) -> class. Filled by @register.
+STEP_TYPES: dict[str, type[Step]] = {}
+
+
+def register(name: str):
+    """Class decorator: make a Step subclass available to playbooks as `name`."""
+
+    def decorate(cls: type[Step]) -> type[Step]:
+        if name in STEP_TYPES and STEP_TYPES[name] is not cls:
+            raise ValueError(f"step type '{name}' is registered twice")
+        cls.type_name = name
+        STEP_TYPES[name] = cls
+        return cls
+
+    return decorate

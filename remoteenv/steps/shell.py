@@ -1,0 +1,191 @@
+"""The `shell` step: run a command, guarded like Ansible's `creates:` / `removes:` / `unless:` / `only_if:`."""
+
+from __future__ import annotations
+
+import shlex
+from functools import cache
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+from remoteenv.facts import Query
+from remoteenv.steps.base import (
+    CHANGED,
+    FAILED,
+    OK,
+    Change,
+    Param,
+    Result,
+    Step,
+    register,
+    remote_path,
+    sh_path,
+)
+
+if TYPE_CHECKING:
+    from remoteenv.facts import HostFacts
+    from remoteenv.transport import Connection
+
+SKIP_MARKER = "remoteenv-skip\t"
+
+
+@cache
+def _script() -> str:
+    return resources.files("remoteenv.remote").joinpath("shell_step.sh").read_text(encoding="utf-8")
+
+
+def short(command: str, limit: int = 60) -> str:
+    lines = [ln.strip() for ln in command.strip().splitlines() if ln.strip()]
+    first = lines[0] if lines else ""
+    if len(lines) > 1:
+        first += " …"
+    return first if len(first) <= limit else first[: limit - 1] + "…"
+
+
+@register("shell")
+class Shell(Step):
+    """Run a command on the host with /bin/sh, in the home folder (or `chdir`).
+
+    Without a guard the command runs on every apply (and is reported changed). With guards it runs
+    only when the host needs it; the guards are asked in the probe round trip for plans, and asked
+    again on the host just before the command runs.
+
+    Parameters:
+      command   the shell command (required); a bare string value means this
+      creates   a path: skip when it exists (relative paths are under chdir, else the home folder)
+      removes   a path: skip when it does not exist
+      unless    a read-only command: skip when it exits 0
+      only_if   a read-only command: run only when it exits 0
+      chdir     the folder to run in (default: the home folder)
+      timeout   seconds before the command is stopped and the step fails
+
+    Example:
+
+        steps:
+          - name: clone the project
+            shell:
+              command: git clone --depth 1 https://example.org/project.git project
+              chdir: ~/work
+              creates: project/.git
+          - name: warm the cache
+            shell:
+              command: ./warm.sh
+              chdir: ~/work/project
+              unless: test -f .warm
+              timeout: 600
+    """
+
+    PARAMS = (
+        Param("command", required=True, doc="the shell command"),
+        Param("creates", doc="skip when this path exists"),
+        Param("removes", doc="skip when this path does not exist"),
+        Param("unless", doc="skip when this command exits 0"),
+        Param("only_if", doc="run only when this command exits 0"),
+        Param("chdir", doc="folder to run in (default: home)"),
+        Param("timeout", kind=float, doc="seconds before the command is stopped"),
+    )
+    SHORTHAND = "command"
+    rechecks_after_change = True
+
+    def __init__(self, params: dict[str, Any], **kwargs: Any) -> None:
+        super().__init__(params, **kwargs)
+        p = self.params
+        self.command: str = p["command"]
+        self.chdir: str | None = p["chdir"] or None
+        self.creates: str | None = p["creates"] or None
+        self.removes: str | None = p["removes"] or None
+        self.unless: str | None = p["unless"] or None
+        self.only_if: str | None = p["only_if"] or None
+        if p["timeout"] is not None:
+            self.timeout = float(p["timeout"])
+
+    # Guards as the probe asks them: commands run where the step's command would.
+    def _guard_query(self, command: str) -> Query:
+        return Query("cmd", f"cd {sh_path(remote_path(self.chdir or '~'))} && /bin/sh -c {shlex.quote(command)}")
+
+    def _path_query(self, path: str) -> Query:
+        return Query("exists", remote_path(path, self.chdir))
+
+    @property
+    def guarded(self) -> bool:
+        return any((self.creates, self.removes, self.unless, self.only_if))
+
+    def queries(self) -> list[Query]:
+        out = [self._path_query(p) for p in (self.creates, self.removes) if p]
+        out += [self._guard_query(c) for c in (self.unless, self.only_if) if c]
+        return out
+
+    def _decide(self, facts: HostFacts) -> tuple[bool, str]:
+        """(should run, why), from the probe's answers; an unanswered guard means run."""
+        if self.creates and facts.answer(self._path_query(self.creates)) == "1":
+            return False, f"{self.creates} exists"
+        if self.removes and facts.answer(self._path_query(self.removes)) == "0":
+            return False, f"{self.removes} does not exist"
+        if self.unless and facts.answer(self._guard_query(self.unless)) == "0":
+            return False, "unless: exited 0"
+        if self.only_if:
+            code = facts.answer(self._guard_query(self.only_if))
+            if code not in (None, "0"):
+                return False, f"only_if: exited {code}"
+        if not self.guarded:
+            return True, "no guard: runs on every apply"
+        reasons = []
+        if self.creates:
+            reasons.append(f"{self.creates} is missing")
+        if self.removes:
+            reasons.append(f"{self.removes} exists")
+        if self.unless:
+            reasons.append("unless: did not exit 0")
+        if self.only_if:
+            reasons.append("only_if: exited 0")
+        return True, "; ".join(reasons)
+
+    def check(self, facts: HostFacts) -> Change | None:
+        run, why = self._decide(facts)
+        return Change(f"run `{short(self.command)}`", why) if run else None
+
+    def noop_reason(self, facts: HostFacts) -> str:
+        return self._decide(facts)[1]
+
+    def describe(self) -> str:
+        return self.name or f"shell: {short(self.command)}"
+
+    def apply(self, conn: Connection, facts: HostFacts) -> Result:
+        args = [self.chdir or "", self.creates or "", self.removes or "", self.unless or "",
+                self.only_if or "", self.command]
+        result = conn.run_script(_script(), args, timeout=self.timeout)
+        output = result.stdout + result.stderr
+        if result.ok and output.startswith(SKIP_MARKER):
+            return Result(OK, message=output[len(SKIP_MARKER):].strip())
+        if result.ok:
+            return Result(CHANGED, output=output)
+        lines = output.strip().splitlines()
+        last = f": {lines[-1]}" if lines else ""
+        return Result(FAILED, message=f"exited {result.exited}{last}", output=output)
+
+    def to_ansible(self, index: int = 0) -> list[dict[str, Any]]:
+        tasks: list[dict[str, Any]] = []
+        where: dict[str, Any] = {"chdir": self.chdir} if self.chdir else {}
+        when: list[str] = []
+        for key, command, test in (("unless", self.unless, "!= 0"), ("only_if", self.only_if, "== 0")):
+            if not command:
+                continue
+            register_as = f"remoteenv_{key}_{index}"
+            tasks.append({
+                "name": f"{self.describe()} ({key} check)",
+                "ansible.builtin.shell": {"cmd": command, **where},
+                "register": register_as,
+                "changed_when": False,
+                "failed_when": False,
+                "check_mode": False,
+            })
+            when.append(f"{register_as}.rc {test}")
+        args: dict[str, Any] = {"cmd": self.command, **where}
+        if self.creates:
+            args["creates"] = self.creates
+        if self.removes:
+            args["removes"] = self.removes
+        task = {**self.ansible_common(), "ansible.builtin.shell": args}
+        if when:
+            task["when"] = when
+        tasks.append(task)
+        return tasks
