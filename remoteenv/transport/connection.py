@@ -62,6 +62,8 @@ class Connection:
     host: Host
     fabric: object  # fabric.Connection
     jumps: list[Connection] = field(default_factory=list)
+    # Channels of commands running now, so that interrupt() can reach them from another thread.
+    _running: set = field(default_factory=set, repr=False, compare=False)
 
     @property
     def transport(self) -> paramiko.Transport:
@@ -79,6 +81,23 @@ class Connection:
         finally:
             for jump in reversed(self.jumps):
                 jump.close()
+
+    def interrupt(self, signal: str = "TERM") -> None:
+        """Signal every command running on this connection (OpenSSH's sshd signals its process group).
+
+        Closing a session is not enough: a command without a terminal keeps running on the host.
+        """
+        for chan in list(self._running):
+            try:
+                msg = paramiko.Message()
+                msg.add_byte(paramiko.common.cMSG_CHANNEL_REQUEST)
+                msg.add_int(chan.remote_chanid)
+                msg.add_string("signal")
+                msg.add_boolean(False)
+                msg.add_string(signal)
+                chan.transport._send_user_message(msg)  # paramiko has no public call for this request
+            except (paramiko.SSHException, OSError, EOFError, AttributeError):
+                pass
 
     @property
     def alive(self) -> bool:
@@ -113,6 +132,7 @@ class Connection:
                                   "check the host and re-run; completed steps are kept") from None
         out: list[bytes] = []
         err: list[bytes] = []
+        self._running.add(chan)
         try:
             chan.exec_command(remote)
             if stdin is not None:
@@ -120,7 +140,11 @@ class Connection:
             chan.shutdown_write()
             while True:
                 wait = 0.2 if deadline is None else max(0.0, min(0.2, deadline - time.monotonic()))
-                select.select([chan], [], [], wait)
+                if chan.eof_received and not (chan.recv_ready() or chan.recv_stderr_ready()):
+                    # After EOF the channel polls readable for good: wait for the exit status instead.
+                    chan.status_event.wait(wait)
+                else:
+                    select.select([chan], [], [], wait)
                 while chan.recv_ready():
                     data = chan.recv(65536)
                     out.append(data)
@@ -145,6 +169,7 @@ class Connection:
             raise HostUnreachable(self.host.name, f"connection lost while a command ran: {exc}",
                                   "re-run: steps are safe to repeat") from None
         finally:
+            self._running.discard(chan)
             chan.close()
         if timeout is not None and exited == _TIMEOUT_EXIT:
             raise CommandTimeout(self.host.name, f"`{_short(command)}`", timeout)
