@@ -1,6 +1,7 @@
 """Inventory: host names -> Host. See configs/hosts.example.yaml and the README ("Hosts").
 
-A name resolves, in order, from the inventory file, then ~/.ssh/config, then as a bare hostname.
+A name resolves, in order, from the inventory file, then ~/.ssh/config, then as a bare hostname;
+the name `sandbox` resolves to the running sandbox (remoteenv.sandbox) before ~/.ssh/config.
 """
 
 from __future__ import annotations
@@ -120,6 +121,12 @@ def resolve(inventory: Inventory, name: str, ssh_config: SSHConfigFile | None = 
         raise ConfigError(f"invalid host name {name!r}")
     ssh_config = ssh_config if ssh_config is not None else SSHConfigFile()
     entry = inventory.entries.get(name)
+    if entry is None and name == "sandbox":
+        from remoteenv.sandbox import sandbox_host  # deferred: it imports this package
+
+        sandbox = sandbox_host(ssh_config)
+        if sandbox is not None:
+            return sandbox
     host = Host(name=name, hostname=name)
     layers: list[tuple[dict, str]] = []
     variables: dict = {}
