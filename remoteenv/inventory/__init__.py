@@ -141,7 +141,8 @@ def resolve(inventory: Inventory, name: str, ssh_config: SSHConfigFile | None = 
         variables.update(entry.vars)
         host.groups = list(entry.groups)
     lookup_name = (entry.settings.get("hostname") if entry else None) or name
-    layers.append((ssh_config.lookup(lookup_name), str(ssh_config.path)))
+    from_ssh = ssh_config.lookup(lookup_name)
+    layers.append((from_ssh, str(ssh_config.path)))
 
     for field_name in CONNECTION_FIELDS:
         for settings, source in layers:
@@ -153,6 +154,10 @@ def resolve(inventory: Inventory, name: str, ssh_config: SSHConfigFile | None = 
             host.sources[field_name] = "default"
     if host.hostname == name and host.sources["hostname"] == "default":
         host.sources["hostname"] = "the name itself"
+    if "hostname" in from_ssh and host.hostname == lookup_name:
+        # an ssh config alias given as the hostname: ssh would connect to its HostName
+        host.hostname = from_ssh["hostname"]
+        host.sources["hostname"] += f", then {ssh_config.host_line(lookup_name)}"
     host.identity_files = [os.path.expanduser(p) for p in host.identity_files]
     host.vars = variables
     return host

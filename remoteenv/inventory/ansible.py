@@ -2,9 +2,10 @@
 
 Connection variables become settings (`ansible_host` -> hostname, `ansible_user` -> user,
 `ansible_port` -> port, `ansible_ssh_private_key_file` -> identity_files, `-J X` or
-`ProxyJump=X` in `ansible_ssh_common_args` -> proxy_jump); every other variable is kept as a
-variable. Precedence follows Ansible: host > child group > parent group > `all`; groups at the
-same depth are ordered by `ansible_group_priority`, then by name (the later name wins).
+`ProxyJump=X` in `ansible_ssh_common_args` -> proxy_jump, and `-i KEY` there -> further
+identity files); every other variable is kept as a variable. Precedence follows Ansible:
+host > child group > parent group > `all`; groups at the same depth are ordered by
+`ansible_group_priority`, then by name (the later name wins).
 """
 
 from __future__ import annotations
@@ -157,36 +158,37 @@ def _expand_ranges(text: str, where: str) -> list[str]:
     return out
 
 
-def _proxy_jump_from_args(args: str, where: str) -> tuple[str | None, str]:
-    """Pull `-J X` / `-o ProxyJump=X` out of ssh arguments; return (jump, the other arguments)."""
+def _from_ssh_args(args: str, where: str) -> tuple[str | None, list[str], str]:
+    """Pull `-J X` / `-o ProxyJump=X` and `-i KEY` / `-o IdentityFile=KEY` out of ssh arguments.
+
+    Returns (jump, keys, the other arguments).
+    """
     try:
         words = shlex.split(args)
     except ValueError as exc:
         raise ConfigError(f"{where}: cannot split ssh arguments {args!r}: {exc}") from None
     jump: str | None = None
+    keys: list[str] = []
     rest: list[str] = []
     i = 0
     while i < len(words):
         word = words[i]
-        option: str | None = None
-        if word == "-J" and i + 1 < len(words):
-            jump, i = words[i + 1], i + 2
+        flag, value, used = word[:2], word[2:], 1
+        if flag in ("-J", "-i", "-o") and not value and i + 1 < len(words):
+            value, used = words[i + 1], 2
+        if flag == "-o" and value:
+            option, _, option_value = value.replace("=", " ", 1).partition(" ")
+            flag, value = {"proxyjump": "-J", "identityfile": "-i"}.get(option.lower(), ""), option_value.strip()
+        if flag in ("-J", "-i") and value:
+            if flag == "-J":
+                jump = value
+            else:
+                keys.append(value)
+            i += used
             continue
-        if word.startswith("-J") and len(word) > 2:
-            jump, i = word[2:], i + 1
-            continue
-        if word == "-o" and i + 1 < len(words):
-            option, consumed = words[i + 1], 2
-        elif word.startswith("-o") and len(word) > 2:
-            option, consumed = word[2:], 1
-        if option is not None:
-            key, _, value = option.replace("=", " ", 1).partition(" ")
-            if key.lower() == "proxyjump" and value.strip():
-                jump, i = value.strip(), i + consumed
-                continue
         rest.append(word)
         i += 1
-    return jump, shlex.join(rest)
+    return jump, keys, shlex.join(rest)
 
 
 def _split_vars(variables: dict[str, Any], lines: dict[str, str], fallback: str
@@ -194,6 +196,8 @@ def _split_vars(variables: dict[str, Any], lines: dict[str, str], fallback: str
     """Ansible variables -> (remoteenv connection settings, the remaining variables)."""
     settings: dict[str, Any] = {}
     rest: dict[str, Any] = {}
+    keys: list[str] = []
+    more_keys: list[str] = []  # -i in ssh arguments: tried after the private key file
     for key, value in variables.items():
         where = lines.get(key, fallback)
         field_name = _SETTING_VARS.get(key)
@@ -205,9 +209,10 @@ def _split_vars(variables: dict[str, Any], lines: dict[str, str], fallback: str
             raise ConfigError(f"{where}: {key} is a Jinja template, which remoteenv does not evaluate",
                               "write the value out, or put the host in ~/.ssh/config and name it there")
         if key in _SSH_ARG_VARS:
-            jump, others = _proxy_jump_from_args(str(value), where)
+            jump, found_keys, others = _from_ssh_args(str(value), where)
             if jump:
                 settings["proxy_jump"] = jump
+            more_keys += found_keys
             if others:
                 rest[key] = others
         elif field_name == "port":
@@ -216,11 +221,13 @@ def _split_vars(variables: dict[str, Any], lines: dict[str, str], fallback: str
             files = value if isinstance(value, list) else [value]
             if not all(isinstance(f, str) and f for f in files):
                 raise ConfigError(f"{where}: {key} must be a path")
-            settings["identity_files"] = list(files)
+            keys = list(files)
         else:
             if value is None or isinstance(value, (bool, dict, list)) or str(value) == "":
                 raise ConfigError(f"{where}: {key} must be a non-empty string, not {value!r}")
             settings[field_name] = str(value)
+    if keys or more_keys:
+        settings["identity_files"] = keys + [k for k in more_keys if k not in keys]
     return settings, rest
 
 

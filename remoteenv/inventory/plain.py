@@ -25,11 +25,14 @@ def parse(text: str, path: Path) -> Inventory:
         if not match or (match["port"] and not 0 < int(match["port"]) < 65536):
             raise ConfigError(f"{path}:{number}: not a [user@]host[:port] line: {line!r}")
         host = (match["host"] or match["ipv6"]).strip("[]")
-        settings: dict = {"hostname": host}
+        settings: dict = {}
         if match["user"]:
             settings["user"] = match["user"]
         if match["port"]:
             settings["port"] = int(match["port"])
-        name = host if host not in inv.entries else line
+        name = host
+        if host in inv.entries:  # the same host again, as another user or port
+            name, settings["hostname"] = line, host
+        # The host is the name, so an ~/.ssh/config alias still finds its HostName there.
         inv.entries[name] = HostEntry(name, settings, [], {}, f"{path}:{number}")
     return inv

@@ -314,6 +314,18 @@ all:
     assert resolve(inv, "solo", config).groups == []
 
 
+def test_ssh_arguments_give_jump_and_further_keys(tmp_path: Path, home: Path) -> None:
+    inv = load_inventory(write(tmp_path, "hosts.ini", (
+        "h1 ansible_ssh_private_key_file=~/.ssh/k1 ansible_ssh_common_args="
+        "'-C -o ProxyJump=alice@j1:2200,j2 -i ~/.ssh/k2 -oIdentityFile=~/.ssh/k3 -o ServerAliveInterval=9'\n"
+        "h2 ansible_ssh_extra_args='-Jjump'\n")))
+    h1, h2 = (resolve(inv, n) for n in ("h1", "h2"))
+    assert h1.proxy_jump == "alice@j1:2200,j2"
+    assert h1.identity_files == [str(home / ".ssh" / k) for k in ("k1", "k2", "k3")]
+    assert h1.vars == {"ansible_ssh_common_args": "-C -o ServerAliveInterval=9"}
+    assert (h2.proxy_jump, h2.vars) == ("jump", {})
+
+
 def _ansible_inventory() -> str:
     found = shutil.which("ansible-inventory") or str(Path(sys.executable).parent / "ansible-inventory")
     if not os.path.exists(found):
@@ -390,6 +402,20 @@ Host *
     assert imported.names() == ["bastion", "gpu-box", "lab1"]
     assert imported.entries["lab1"].source == f"{ssh / 'config.d' / 'lab.conf'}:1"
     assert imported.entries["gpu-box"].source == f"{ssh / 'config'}:2"
+
+
+def test_ssh_aliases_named_by_inventories_connect_to_their_hostname(tmp_path: Path, home: Path) -> None:
+    """As with `ssh ALIAS`: an alias (a plain list's host, or a hostname:) goes to its HostName."""
+    write(home / ".ssh", "config", "Host gpu-box\n  HostName 198.18.0.7\n  User alice\n")
+    config_line = f"{home / '.ssh' / 'config'}:1"
+    plain = load_inventory(write(tmp_path, "hosts.txt", "gpu-box\nbob@gpu-box:2222\n"))
+    first, second = (resolve(plain, n) for n in plain.names())
+    assert (first.name, first.hostname, first.user, first.port) == ("gpu-box", "198.18.0.7", "alice", 22)
+    assert (second.hostname, second.user, second.port) == ("198.18.0.7", "bob", 2222)
+    assert second.sources["hostname"] == f"{tmp_path / 'hosts.txt'}:2, then {config_line}"
+    native = load_inventory(write(tmp_path, "hosts.yaml", "hosts:\n  box:\n    hostname: gpu-box\n"))
+    box = resolve(native, "box")
+    assert (box.hostname, box.user) == ("198.18.0.7", "alice")
 
 
 def test_inventory_hostname_is_looked_up_in_ssh_config(tmp_path: Path, home: Path) -> None:
