@@ -329,3 +329,49 @@ def test_to_ansible_upload_and_facts(tmp_path):
     tasks_c = c.to_ansible()
     assert tasks_c[-1]["ansible.builtin.template"]["src"] == str((tmp_path / "motd.j2").resolve())
     assert d.to_ansible() == [{"name": "facts: gather again", "ansible.builtin.setup": {}}]
+
+
+# -- the commands' argument handling (nothing here reaches a host) ----------------------------
+def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
+    from remoteenv.cli import main
+
+    with pytest.raises(SystemExit) as caught:
+        main(args)
+    out, err = capsys.readouterr()
+    return caught.value.code, out, err
+
+
+@pytest.fixture
+def no_inventory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("REMOTEENV_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("REMOTEENV_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.delenv("REMOTEENV_INVENTORY", raising=False)
+
+
+def test_cli_bad_var_is_a_usage_error(no_inventory, capsys):
+    code, _, err = run_cli(["apply", "examples/hello", "somehost", "--var", "oops"], capsys)
+    assert code == 2 and "--var 'oops' is not NAME=VALUE" in err
+
+
+def test_cli_playbook_error_is_one_line_with_exit_2(no_inventory, tmp_path, capsys):
+    bad = write(tmp_path, "steps:\n  - shel: ls\n", "bad.yaml")
+    code, _, err = run_cli(["plan", str(bad), "somehost"], capsys)
+    assert code == 2
+    assert err.startswith(f"error: {bad}:2: unknown step type 'shel'") and "Traceback" not in err
+
+
+def test_cli_empty_inventory_needs_hosts(no_inventory, capsys):
+    code, _, err = run_cli(["plan", "workstation"], capsys)
+    assert code == 2 and "inventory is empty" in err
+
+
+def test_cli_retry_failed_without_earlier_apply(no_inventory, capsys):
+    code, _, err = run_cli(["apply", "examples/hello", "--retry-failed"], capsys)
+    assert code == 2 and "no earlier apply" in err
+
+
+@pytest.mark.parametrize("command", ["plan", "apply"])
+def test_cli_help_has_examples(command, capsys):
+    code, out, _ = run_cli([command, "--help"], capsys)
+    assert code == 0 and "Examples:" in out and f"remoteenv {command} workstation" in out
