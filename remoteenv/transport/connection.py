@@ -155,7 +155,8 @@ class Connection:
                     err.append(data)
                     if on_output:
                         on_output(data.decode(errors="replace"))
-                if chan.exit_status_ready() and chan.eof_received and not (
+                # Some servers close the channel after the exit status without sending EOF first.
+                if chan.exit_status_ready() and (chan.eof_received or chan.closed) and not (
                     chan.recv_ready() or chan.recv_stderr_ready()
                 ):
                     break

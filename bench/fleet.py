@@ -1,0 +1,98 @@
+"""Fleet speed: a no-op `remoteenv apply` over 1, 10 and 50 testbed hosts, and Ansible doing the same job.
+
+    python bench/fleet.py [--hosts 50] [--runs 3] [--no-ansible]
+
+Every host is first brought to the playbook's state; then each timed run has nothing to change, so it
+measures what a ready fleet costs: connect, learn the host, decide. Ansible runs the playbook that
+`remoteenv export ansible` writes (same steps, same guards) with forks equal to the host count.
+Goals: wall(50) / wall(1) <= 3.0; remoteenv(50) / ansible-playbook(50) <= 0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from _common import cli_env, median, remoteenv_argv, report, run_ok, wall
+
+PLAYBOOK = "examples/hello"
+
+
+def ansible_env(bed, work: Path, control: str) -> dict[str, str]:
+    env = bed.client.env()
+    env.update({
+        "ANSIBLE_SSH_ARGS": f"-F {bed.client.ssh_config} -o UserKnownHostsFile={bed.client.known_hosts} "
+                            "-o ControlMaster=auto -o ControlPersist=60s",
+        "ANSIBLE_CONTROL_PATH_DIR": control,
+        "ANSIBLE_HOST_KEY_CHECKING": "True",
+        "ANSIBLE_LOCAL_TEMP": str(work / "ansible-local"),
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_RETRY_FILES_ENABLED": "False",
+    })
+    return env
+
+
+def time_ansible(bed, out: Path, work: Path, forks: int) -> float:
+    ansible = shutil.which("ansible-playbook") or str(Path(sys.executable).parent / "ansible-playbook")
+    if not os.path.exists(ansible):
+        raise SystemExit("ansible-playbook not found: pip install ansible-core (or pass --no-ansible)")
+    control = tempfile.mkdtemp(prefix="rbc-", dir="/tmp")  # fresh: no ssh master from an earlier run
+    try:
+        argv = [ansible, "-i", str(out / "inventory.yml"), str(out / "playbook.yml"), "-f", str(forks)]
+        return wall(lambda: run_ok(argv, ansible_env(bed, work, control)), 1)[0]
+    finally:
+        for sock in Path(control).iterdir():
+            subprocess.run(["ssh", "-o", f"ControlPath={sock}", "-O", "exit", "x"], capture_output=True)
+        shutil.rmtree(control, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--hosts", type=int, default=50)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--no-ansible", action="store_true")
+    args = parser.parse_args()
+
+    from testbed import make_testbed
+
+    work = Path(tempfile.mkdtemp(prefix="remoteenv-bench-"))
+    try:
+        with make_testbed(args.hosts) as bed:
+            inventory = work / "hosts.yaml"
+            inventory.write_text("hosts:\n" + "".join(f"  {h.name}: {{}}\n" for h in bed.hosts))
+            env = cli_env(bed.client.env())
+            env["REMOTEENV_STATE_DIR"] = str(work / "state")
+
+            def apply(limit: str) -> list[str]:
+                return remoteenv_argv("-i", str(inventory), "apply", PLAYBOOK, "--limit", limit,
+                                      "--forks", str(args.hosts), "--json")
+
+            run_ok(apply("*"), env)  # bring every host to the playbook's state
+            names = [h.name for h in bed.hosts]
+            sizes = sorted({1, min(10, args.hosts), args.hosts})
+            times = {}
+            for size in sizes:
+                limit = ",".join(names[:size])
+                times[size] = median(wall(lambda limit=limit: run_ok(apply(limit), env), args.runs))
+                print(f"no-op apply on {size:>3} hosts: {times[size] * 1000:.0f} ms (median of {args.runs})")
+            scale = report(f"scaling {args.hosts}/1", times[args.hosts], times[1], "1 host", "<= 3.0")
+            ok = scale <= 3.0
+            if not args.no_ansible:
+                out = work / "ansible"
+                run_ok(remoteenv_argv("-i", str(inventory), "export", "ansible", PLAYBOOK, "-o", str(out)), env)
+                ansible_times = [time_ansible(bed, out, work, args.hosts) for _ in range(args.runs)]
+                vs = report(f"vs ansible on {args.hosts} hosts", times[args.hosts], median(ansible_times),
+                            "ansible-playbook", "<= 0.1")
+                ok = ok and vs <= 0.1
+            raise SystemExit(0 if ok else 1)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
