@@ -110,7 +110,10 @@ class Playbook:
 
 # -- loading ----------------------------------------------------------------------------------
 def shipped_dir() -> Path:
-    return Path(remoteenv.__file__).resolve().parent.parent / "playbooks"
+    """Installed: remoteenv/playbooks inside the package; from a source tree: playbooks/ at its top."""
+    package = Path(remoteenv.__file__).resolve().parent
+    installed = package / "playbooks"
+    return installed if installed.is_dir() else package.parent / "playbooks"
 
 
 def shipped_names() -> list[str]:
