@@ -28,8 +28,8 @@ host is touched.
 
 Finding a playbook: a path to a file is used as given. A bare name (`workstation`,
 `examples/hello`) is looked up as `<name>.yaml` (or `.yml`) in the shipped playbooks folder
-(`playbooks/` beside the `remoteenv` package, i.e. the source tree's top folder), then in the
-current folder and its `playbooks/` subfolder.
+(installed: `remoteenv/playbooks` inside the package; in a source tree: `playbooks/` at its top),
+then in the current folder and its `playbooks/` subfolder.
 """
 
 from __future__ import annotations
