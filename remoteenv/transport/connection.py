@@ -60,14 +60,32 @@ class Connection:
     """An open session to `host`. Use `connect()` to make one; close it (or use `with`)."""
 
     host: Host
-    fabric: object  # fabric.Connection
+    client: paramiko.SSHClient
     jumps: list[Connection] = field(default_factory=list)
+    _fabric: object = field(default=None, repr=False, compare=False)
     # Channels of commands running now, so that interrupt() can reach them from another thread.
     _running: set = field(default_factory=set, repr=False, compare=False)
 
     @property
     def transport(self) -> paramiko.Transport:
-        return self.fabric.client.get_transport()  # type: ignore[attr-defined]
+        return self.client.get_transport()  # type: ignore[return-value]
+
+    @property
+    def fabric(self):  # -> fabric.Connection
+        """A Fabric Connection over this same SSH session (SFTP, transfers, sudo).
+
+        Made on first use: commands and the probe need only the session, and importing Fabric
+        (and Invoke) costs more than a whole `probe` may take.
+        """
+        if self._fabric is None:
+            import fabric
+
+            conn = fabric.Connection(self.host.hostname, user=self.host.user or _local_user(),
+                                     port=self.host.port, config=fabric.Config(ssh_config=paramiko.SSHConfig()))
+            conn.client = self.client
+            conn.transport = self.transport  # already open: Fabric's open() sees it connected
+            self._fabric = conn
+        return self._fabric
 
     def __enter__(self) -> Connection:
         return self
@@ -77,7 +95,9 @@ class Connection:
 
     def close(self) -> None:
         try:
-            self.fabric.close()  # type: ignore[attr-defined]
+            if self._fabric is not None:
+                self._fabric.close()  # type: ignore[attr-defined]
+            self.client.close()
         finally:
             for jump in reversed(self.jumps):
                 jump.close()
@@ -101,7 +121,7 @@ class Connection:
 
     @property
     def alive(self) -> bool:
-        transport = self.fabric.client.get_transport()  # type: ignore[attr-defined]
+        transport = self.client.get_transport()
         return bool(transport and transport.is_active())
 
     def run(
@@ -276,33 +296,26 @@ def _channel_to(via: Connection, target: Host, options: ConnectOptions) -> param
 
 
 def _connect_direct(host: Host, options: ConnectOptions, sock: paramiko.Channel | None) -> Connection:
-    import fabric  # deferred: only commands that connect pay for importing it
-
     client = paramiko.SSHClient()
     hostkeys.load_into(client)
     client.set_missing_host_key_policy(hostkeys.VerifyPolicy(host.name, options.accept_new_host_key))
-    connect_kwargs: dict = {
+    kwargs: dict = {
+        "hostname": host.hostname,
+        "port": host.port,
+        "username": host.user or _local_user(),
         "key_filename": list(host.identity_files) or None,
         "look_for_keys": True,
         "allow_agent": not os.environ.get("REMOTEENV_NO_AGENT"),
+        "timeout": options.connect_timeout,
         "banner_timeout": options.connect_timeout,
         "auth_timeout": options.connect_timeout,
     }
     if sock is not None:
-        connect_kwargs["sock"] = sock
-    conn = fabric.Connection(
-        host.hostname,
-        user=host.user or _local_user(),
-        port=host.port,
-        config=fabric.Config(ssh_config=paramiko.SSHConfig()),  # resolved already, by inventory
-        connect_timeout=options.connect_timeout,
-        connect_kwargs=connect_kwargs,
-    )
-    conn.client = client
-    _open(conn, host)
+        kwargs["sock"] = sock
+    _open(client, kwargs, host)
     if options.keepalive:
         client.get_transport().set_keepalive(options.keepalive)
-    return Connection(host, conn)
+    return Connection(host, client)
 
 
 def _local_user() -> str:
@@ -333,12 +346,12 @@ def _parse_hop(hop: str, resolve_jump: Callable[[str], Host]) -> Host:
     return resolved
 
 
-def _open(conn: object, host: Host) -> None:
-    """conn.open(), with paramiko's and the OS's exceptions turned into remoteenv's typed ones."""
+def _open(client: paramiko.SSHClient, kwargs: dict, host: Host) -> None:
+    """client.connect(), with paramiko's and the OS's exceptions turned into remoteenv's typed ones."""
     name = host.name
     where = f"{host.hostname}:{host.port}"
     try:
-        conn.open()  # type: ignore[attr-defined]
+        client.connect(**kwargs)
     except ConnectError:
         raise
     except paramiko.BadHostKeyException as exc:
