@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from remoteenv.cli.output import GLOBALS
 from remoteenv.errors import ConfigError
-from remoteenv.inventory import Host, Inventory, load_inventory, resolve_many
+
+if TYPE_CHECKING:
+    from remoteenv.inventory import Host, Inventory
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON (a documented, stable schema).")]
 AcceptNewOpt = Annotated[bool, typer.Option(
@@ -21,6 +23,8 @@ LimitOpt = Annotated[str | None, typer.Option(
 
 
 def inventory() -> Inventory:
+    from remoteenv.inventory import load_inventory
+
     return load_inventory(GLOBALS.inventory)
 
 
@@ -38,4 +42,6 @@ def select_hosts(inv: Inventory, names: list[str] | None, group: str | None = No
     if not chosen:
         where = inv.path or "the inventory"
         raise ConfigError(f"no host in {where} matches the selection", "remoteenv hosts lists them")
+    from remoteenv.inventory import resolve_many
+
     return resolve_many(inv, chosen)

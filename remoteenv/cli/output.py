@@ -6,9 +6,10 @@ import json
 import sys
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 @dataclass
@@ -22,11 +23,15 @@ GLOBALS = Globals()
 
 @lru_cache(maxsize=1)
 def console() -> Console:
+    from rich.console import Console  # deferred: --json and --version never draw
+
     return Console(highlight=False)
 
 
 @lru_cache(maxsize=1)
 def err_console() -> Console:
+    from rich.console import Console
+
     return Console(stderr=True, highlight=False)
 
 

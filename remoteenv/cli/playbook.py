@@ -6,17 +6,19 @@ import json
 import sys
 import threading
 import time
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from remoteenv import report as rp
 from remoteenv.cli import common
 from remoteenv.cli.output import console, print_json
 from remoteenv.errors import ConfigError
-from remoteenv.events import Event
-from remoteenv.inventory import Host, Inventory
-from remoteenv.playbook import Playbook, load_playbook
+
+if TYPE_CHECKING:  # the engine loads when a command runs, not when the CLI starts
+    from remoteenv import report as rp
+    from remoteenv.events import Event
+    from remoteenv.inventory import Host, Inventory
+    from remoteenv.playbook import Playbook
 
 EXIT_CANCELLED = 130
 
@@ -48,6 +50,8 @@ def plan(
       remoteenv plan examples/hello --group lab --var greeting=hi
       remoteenv -i hosts.yaml plan ./site.yaml --json | jq '.hosts[].status'
     """
+    from remoteenv.playbook import load_playbook
+
     pb = load_playbook(playbook)
     inv = common.inventory()
     selected = _select(inv, hosts, group, limit)
@@ -92,6 +96,8 @@ def apply(
       remoteenv apply ./site.yaml --retry-failed
       remoteenv apply workstation gpu-box --json | jq -c 'select(.event=="host_end")'
     """
+    from remoteenv.playbook import load_playbook
+
     pb = load_playbook(playbook)
     inv = common.inventory()
     if retry_failed:
@@ -117,6 +123,8 @@ def _select(inv: Inventory, names: list[str] | None, group: str | None, limit: s
 
 def _select_failed(pb: Playbook, inv: Inventory, names: list[str] | None, group: str | None,
                    limit: str | None) -> list[Host]:
+    from remoteenv import report as rp
+
     last = rp.last_run(playbook_path=str(pb.path.resolve()) if pb.path else None, playbook=pb.name)
     if last is None:
         raise ConfigError(f"no earlier apply of {pb.source} to retry", "run it without --retry-failed first")
@@ -250,6 +258,8 @@ def _esc(text: str) -> str:
 
 # -- after the run ----------------------------------------------------------------------------
 def _print_plan(report: rp.RunReport) -> None:
+    from remoteenv import report as rp
+
     out = console()
     groups: dict[tuple, list[str]] = {}
     for h in report.hosts:

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from remoteenv import api
 from remoteenv.cli import common
 from remoteenv.cli.errors import report
 from remoteenv.cli.output import console, human_bytes, print_json
-from remoteenv.errors import EXIT_OK, ConnectError
-from remoteenv.facts import HostFacts
+from remoteenv.errors import EXIT_OK
+
+if TYPE_CHECKING:
+    from remoteenv.facts import HostFacts
 
 
 def probe(
@@ -30,6 +31,8 @@ def probe(
     """
     inv = common.inventory()
     hosts = common.select_hosts(inv, names, group, limit)
+    from remoteenv import api
+
     outcomes = api.probe_many(hosts, inv, accept_new_host_key)
     if as_json:
         if len(outcomes) == 1 and outcomes[0].facts:
@@ -80,4 +83,4 @@ def register(app: typer.Typer) -> None:
     app.command("probe")(probe)
 
 
-__all__ = ["ConnectError", "probe", "register", "render"]
+__all__ = ["probe", "register", "render"]

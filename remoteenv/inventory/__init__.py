@@ -12,7 +12,6 @@ from pathlib import Path
 
 from remoteenv import paths
 from remoteenv.errors import ConfigError
-from remoteenv.inventory import native, plain
 from remoteenv.inventory.model import CONNECTION_FIELDS, Group, Host, HostEntry, Inventory
 from remoteenv.inventory.sshconfig import SSHConfigFile
 
@@ -77,6 +76,8 @@ def load_inventory(path: str | os.PathLike | None = None, *, search: bool = True
             from remoteenv.inventory import ansible
 
             return ansible.parse_yaml(data, found)
+        from remoteenv.inventory import native
+
         return native.parse(data, found)
     if fmt == "ansible-ini":
         from remoteenv.inventory import ansible
@@ -84,6 +85,8 @@ def load_inventory(path: str | os.PathLike | None = None, *, search: bool = True
         return ansible.parse_ini(text, found)
     if fmt == "ssh-config":
         return from_ssh_config(found)
+    from remoteenv.inventory import plain
+
     return plain.parse(text, found)
 
 

@@ -7,8 +7,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-import paramiko
-
 from remoteenv.paths import ssh_dir
 
 _MAX_INCLUDE_DEPTH = 16
@@ -48,6 +46,8 @@ class SSHConfigFile:
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or config_path()
         self._lines = _expand_includes(self.path)
+        import paramiko  # deferred: listing hosts or reading an inventory needs no SSH
+
         self._config = paramiko.SSHConfig.from_text("\n".join(line for line, _ in self._lines))
 
     def host_line(self, name: str) -> str:

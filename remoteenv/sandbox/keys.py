@@ -14,7 +14,6 @@ from pathlib import Path
 
 from remoteenv.sandbox.errors import SandboxError
 from remoteenv.sandbox.state import write_private
-from remoteenv.transport import hostkeys
 
 # Trailing comment of the sandbox's line in remoteenv's known_hosts; it finds the line to replace.
 KNOWN_HOSTS_MARK = "remoteenv-sandbox"
@@ -76,6 +75,8 @@ def write_authorized_keys(path: Path, public_line: str) -> None:
 def trust(hostname: str, port: int, public_line: str) -> Path:
     """Put the sandbox's host key in remoteenv's known_hosts, replacing its earlier line only."""
     kind, blob = public_line.split()[:2]
+    from remoteenv.transport import hostkeys
+
     line = f"{hostkeys.host_key_name(hostname, port)} {kind} {blob} {KNOWN_HOSTS_MARK}"
     path = hostkeys.own_known_hosts()
     _rewrite(path, [*_other_lines(path), line])
@@ -84,6 +85,8 @@ def trust(hostname: str, port: int, public_line: str) -> Path:
 
 def forget() -> None:
     """Remove the sandbox's line from remoteenv's known_hosts (other lines stay)."""
+    from remoteenv.transport import hostkeys
+
     path = hostkeys.own_known_hosts()
     if path.is_file():
         _rewrite(path, _other_lines(path))
