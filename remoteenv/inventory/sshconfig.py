@@ -46,9 +46,11 @@ class SSHConfigFile:
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or config_path()
         self._lines = _expand_includes(self.path)
-        import paramiko  # deferred: listing hosts or reading an inventory needs no SSH
+        from remoteenv import sshlib  # deferred: listing hosts or reading an inventory needs no SSH
 
-        self._config = paramiko.SSHConfig.from_text("\n".join(line for line, _ in self._lines))
+        text = "\n".join(line for line, _ in self._lines)
+        sshlib.enable_match_exec(text)
+        self._config = sshlib.load_paramiko().SSHConfig.from_text(text)
 
     def host_line(self, name: str) -> str:
         """`file:line` of the first `Host` line naming `name` outright, else the file's path."""
