@@ -7,6 +7,7 @@ rename or remove them without raising `schema`.
 from __future__ import annotations
 
 import json
+import logging
 import shlex
 from dataclasses import asdict, dataclass, field
 from importlib import resources
@@ -18,6 +19,8 @@ if TYPE_CHECKING:
     from remoteenv.transport import Connection
 
 SCHEMA = 1
+
+log = logging.getLogger("remoteenv.facts")
 
 
 @dataclass(frozen=True)
@@ -182,6 +185,7 @@ def _parse_gpu(csv_line: str) -> GPU | None:
 def gather(conn: Connection, queries: list[Query] | tuple[Query, ...] = (), timeout: float = 60) -> HostFacts:
     """Run the probe (and the steps' queries) on the host in one round trip."""
     result = conn.run_script(probe_script(queries), timeout=timeout)
+    log.debug("%s: probe (%d questions) answered in %.3fs", conn.host.name, len(queries), result.duration)
     if "end\t1" not in result.stdout:
         raise CommandFailed(conn.host.name, "probe", result.exited, result.stderr or result.stdout)
     return parse(result.stdout)

@@ -42,6 +42,15 @@ def _globals(
 ) -> None:
     GLOBALS.inventory = inventory
     GLOBALS.verbose = verbose
+    if verbose:
+        import logging
+
+        # -v: what remoteenv does and how long each part takes; -vv: paramiko's SSH protocol log too.
+        logging.basicConfig(format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S",
+                            level=logging.WARNING)
+        logging.getLogger("remoteenv").setLevel(logging.DEBUG)
+        if verbose > 1:
+            logging.getLogger("paramiko").setLevel(logging.DEBUG)
 
 
 def _register() -> None:

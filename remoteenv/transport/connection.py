@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import posixpath
@@ -26,6 +27,8 @@ from remoteenv.errors import (
 )
 from remoteenv.inventory.model import Host
 from remoteenv.transport import hostkeys
+
+log = logging.getLogger("remoteenv.transport")
 
 # Exit code of coreutils `timeout` when it had to stop the command.
 _TIMEOUT_EXIT = 124
@@ -312,7 +315,11 @@ def _connect_direct(host: Host, options: ConnectOptions, sock: paramiko.Channel 
     }
     if sock is not None:
         kwargs["sock"] = sock
+    started = time.monotonic()
+    log.debug("%s: connecting to %s:%s as %s%s", host.name, host.hostname, host.port, kwargs["username"],
+              " through a jump host" if sock is not None else "")
     _open(client, kwargs, host)
+    log.debug("%s: connected and authenticated in %.3fs", host.name, time.monotonic() - started)
     if options.keepalive:
         client.get_transport().set_keepalive(options.keepalive)
     return Connection(host, client)

@@ -31,6 +31,14 @@ def test_fifty_hosts_apply_hello(make_testbed, tmp_path):
     env = bed.client.env()
     inventory = write_inventory(tmp_path / "hosts.yaml", bed.hosts)
 
+    # A plan on the whole fleet says what would change and changes nothing anywhere.
+    plan = remoteenv("-i", str(inventory), "plan", "examples/hello", "--json", env=env)
+    assert plan.code == 0, plan.err
+    planned = {h["host"]: h["status"] for h in plan.json()["hosts"]}
+    assert planned == {h.name: "change" for h in bed.hosts}
+    untouched = [h.name for h in bed.hosts if h.run("test -e ~/.remoteenv-hello", check=False).returncode == 1]
+    assert len(untouched) == 50
+
     started = time.monotonic()
     first = remoteenv("-i", str(inventory), "apply", "examples/hello", "--json", env=env)
     first_took = time.monotonic() - started
@@ -122,27 +130,3 @@ def test_fleet_with_down_hanging_and_failing_hosts(make_testbed, tmp_path):
     assert remoteenv("-i", str(inventory), "plan", str(playbook), "h01", env=env).code == 0
     again = remoteenv("-i", str(inventory), "apply", str(playbook), "--retry-failed", "--json", env=env)
     assert sorted(e["host"] for e in events(again.out) if e["event"] == "host_start") == ["h08", "h09", "h10"]
-
-
-def test_no_op_apply_on_fifty_hosts_is_about_as_fast_as_on_one(make_testbed, tmp_path):
-    bed = make_testbed(50)
-    env = bed.client.env()
-    inventory = write_inventory(tmp_path / "hosts.yaml", bed.hosts)
-    assert remoteenv("-i", str(inventory), "apply", "workstation", env=env).code == 0
-
-    def timed(*hosts: str) -> float:
-        best = float("inf")
-        for _ in range(2):
-            started = time.monotonic()
-            result = remoteenv("-i", str(inventory), "apply", "workstation", *hosts, env=env)
-            best = min(best, time.monotonic() - started)
-            assert result.code == 0, result.err
-        return best
-
-    one = timed("h01")
-    fifty = timed()
-    report = json.loads((bed.client.home / ".local/state/remoteenv/runs/last.json").read_text())
-    assert report["counts"] == {"ok": 50}
-    print(f"\nno-op apply: 1 host {one:.2f}s, 50 hosts {fifty:.2f}s")
-    # Generous: all 50 sshds and probes share this machine's CPUs with the client.
-    assert fifty < one * 10 + 5
