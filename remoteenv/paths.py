@@ -32,6 +32,15 @@ def ensure_private_dir(path: Path) -> Path:
     return path
 
 
+def write_private(path: Path, text: str) -> None:
+    """Replace `path` atomically with a file only its owner can read (reports, keys, configs)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
 def ssh_dir() -> Path:
     """The person's ~/.ssh, found through HOME so that HOME decides it (as OpenSSH does)."""
     return Path(os.path.expanduser("~")) / ".ssh"

@@ -142,25 +142,16 @@ def _safe(name: str) -> str:
     return re.sub(r"[^\w.@-]", "_", name) or "_"
 
 
-def write_private(path: Path, text: str) -> None:
-    """Write `path` atomically, readable by its owner only."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
-
-
 def save(report: RunReport) -> Path:
     """Write the report, last.json and the per-host logs; returns the report's path."""
     folder = runs_dir()
     text = json.dumps(report.to_json(), indent=2) + "\n"
     path = folder / f"{report.run_id}.json"
-    write_private(path, text)
-    write_private(folder / "last.json", text)
+    paths.write_private(path, text)
+    paths.write_private(folder / "last.json", text)
     logs = paths.ensure_private_dir(folder / report.run_id)
     for host in report.hosts:
-        write_private(logs / f"{_safe(host.host)}.log", host_log(report, host))
+        paths.write_private(logs / f"{_safe(host.host)}.log", host_log(report, host))
     report.path = path
     return path
 

@@ -96,6 +96,15 @@ def load_file(path: Path) -> Any:
     return load_text(text, str(path))
 
 
+def kind_of(value: Any) -> str:
+    """What a YAML value is, in the words of an error message ("a mapping", "a list", "str")."""
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return type(value).__name__
+
+
 def where(source: str, container: Any, key: Any = None) -> str:
     """`file:line` for a key of a mapping (or index of a list) loaded by this module."""
     if key is not None and hasattr(container, "line_of"):

@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from remoteenv import yamlio
 from remoteenv.errors import ConfigError
 from remoteenv.inventory.model import Group, HostEntry, Inventory
-from remoteenv.yamlio import LineDict
+from remoteenv.yamlio import LineDict, kind_of
 
 # Ansible's own spellings of each connection setting (older `ansible_ssh_*` names included).
 _SETTING_VARS = {
@@ -395,21 +396,8 @@ def parse_yaml(data: Any, path: Path) -> Inventory:
     if not isinstance(data, dict):
         raise ConfigError(f"{source}:1: an Ansible YAML inventory must be a mapping of groups")
     for name, block in data.items():
-        _yaml_group(drafts, str(name), block, _at(source, data, name))
+        _yaml_group(drafts, str(name), block, yamlio.where(source, data, name))
     return _finish(drafts, "ansible-yaml")
-
-
-def _at(source: str, container: Any, key: Any) -> str:
-    line = container.line_of(key) if hasattr(container, "line_of") else 0
-    return f"{source}:{line}" if line else source
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return type(value).__name__
 
 
 def _yaml_group(drafts: _Drafts, name: str, block: Any, where: str) -> None:
@@ -421,37 +409,37 @@ def _yaml_group(drafts: _Drafts, name: str, block: Any, where: str) -> None:
         return
     if not isinstance(block, dict):
         raise ConfigError(f"{where}: group '{name}' must be a mapping with hosts, vars or children, "
-                          f"not {_kind(block)}")
+                          f"not {kind_of(block)}")
     for key in block:
         if key not in ("hosts", "vars", "children"):
-            raise ConfigError(f"{_at(source, block, key)}: unknown key '{key}' in group '{name}'",
+            raise ConfigError(f"{yamlio.where(source, block, key)}: unknown key '{key}' in group '{name}'",
                               "a group has only hosts:, vars: and children:")
     variables = _yaml_mapping(block, "vars", name, source)
     if variables:
-        draft.vars_source = draft.vars_source or _at(source, block, "vars")
+        draft.vars_source = draft.vars_source or yamlio.where(source, block, "vars")
         for key, value in variables.items():
             draft.vars[str(key)] = value
-            draft.var_lines[str(key)] = _at(source, variables, key)
+            draft.var_lines[str(key)] = yamlio.where(source, variables, key)
     hosts = _yaml_mapping(block, "hosts", name, source)
     for pattern, host_vars in hosts.items():
-        at = _at(source, hosts, pattern)
+        at = yamlio.where(source, hosts, pattern)
         if not isinstance(pattern, str):
             raise ConfigError(f"{at}: host name {pattern!r} must be a string", "quote it")
         if host_vars is not None and not isinstance(host_vars, dict):
             raise ConfigError(f"{at}: host '{pattern}' must map to its variables (or nothing), "
-                              f"not {_kind(host_vars)}")
+                              f"not {kind_of(host_vars)}")
         names, port = expand_host_pattern(pattern, at)
         variables = {} if port is None else {"ansible_port": port}
         lines = dict.fromkeys(variables, at)
         for key, value in (host_vars or {}).items():
             variables[str(key)] = value
-            lines[str(key)] = _at(source, host_vars, key)
+            lines[str(key)] = yamlio.where(source, host_vars, key)
         for host in names:
             drafts.add_host(host, name, variables, at, lines)
     children = _yaml_mapping(block, "children", name, source)
     for child, child_block in children.items():
-        drafts.add_child(name, str(child), _at(source, children, child))
-        _yaml_group(drafts, str(child), child_block, _at(source, children, child))
+        drafts.add_child(name, str(child), yamlio.where(source, children, child))
+        _yaml_group(drafts, str(child), child_block, yamlio.where(source, children, child))
 
 
 def _yaml_mapping(block: dict, key: str, group: str, source: str) -> dict:
@@ -464,6 +452,6 @@ def _yaml_mapping(block: dict, key: str, group: str, source: str) -> dict:
         one.line, one.lines = line, {value: line}
         return one
     if not isinstance(value, dict):
-        raise ConfigError(f"{_at(source, block, key)}: '{key}' of group '{group}' must be a mapping, "
-                          f"not {_kind(value)}")
+        raise ConfigError(f"{yamlio.where(source, block, key)}: '{key}' of group '{group}' must be a mapping, "
+                          f"not {kind_of(value)}")
     return value

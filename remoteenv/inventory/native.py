@@ -8,7 +8,7 @@ from typing import Any
 
 from remoteenv.errors import ConfigError
 from remoteenv.inventory.model import Group, HostEntry, Inventory
-from remoteenv.yamlio import LineDict, where
+from remoteenv.yamlio import LineDict, kind_of, where
 
 _SETTING_KEYS = {"hostname", "user", "port", "identity_file", "proxy_jump"}
 _HOST_KEYS = _SETTING_KEYS | {"groups", "vars"}
@@ -18,14 +18,6 @@ _TOP_KEYS = {"defaults", "groups", "hosts"}
 
 def _fail(source: str, container: Any, key: Any, problem: str, hint: str | None = None) -> None:
     raise ConfigError(f"{where(source, container, key)}: {problem}", hint)
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return type(value).__name__
 
 
 def _check_keys(source: str, block: LineDict, allowed: set[str], what: str) -> None:
@@ -52,7 +44,7 @@ def _mapping(source: str, parent: Any, key: Any, value: Any, what: str) -> LineD
         empty.line = parent.line_of(key) if hasattr(parent, "line_of") else 0
         return empty
     if not isinstance(value, dict):
-        _fail(source, parent, key, f"{what} must be a mapping, not {_kind(value)}")
+        _fail(source, parent, key, f"{what} must be a mapping, not {kind_of(value)}")
     return value
 
 

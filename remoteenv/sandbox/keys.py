@@ -12,8 +12,8 @@ import hashlib
 import os
 from pathlib import Path
 
+from remoteenv.paths import write_private
 from remoteenv.sandbox.errors import SandboxError
-from remoteenv.sandbox.state import write_private
 
 # Trailing comment of the sandbox's line in remoteenv's known_hosts; it finds the line to replace.
 KNOWN_HOSTS_MARK = "remoteenv-sandbox"

@@ -10,8 +10,9 @@ import os
 import shutil
 from pathlib import Path
 
+from remoteenv.paths import write_private
 from remoteenv.sandbox.errors import SandboxUsageError
-from remoteenv.sandbox.state import SandboxPaths, write_private
+from remoteenv.sandbox.state import SandboxPaths
 
 CANDIDATES = ("/usr/sbin/sshd", "/usr/local/sbin/sshd", "/usr/bin/sshd")
 PRIVSEP_DIR = "/run/sshd"

@@ -90,16 +90,7 @@ def load_record(p: SandboxPaths) -> Record | None:
 
 
 def save_record(p: SandboxPaths, record: Record) -> None:
-    write_private(p.record, json.dumps(asdict(record), indent=2) + "\n")
-
-
-def write_private(path: Path, text: str) -> None:
-    """Replace `path` atomically with a file only its owner can read."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+    paths.write_private(p.record, json.dumps(asdict(record), indent=2) + "\n")
 
 
 @contextmanager
