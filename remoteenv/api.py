@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -56,14 +56,20 @@ class ProbeOutcome:
 
 
 def probe_many(hosts: list[Host], inventory: Inventory, accept_new_host_key: bool = False,
-               forks: int = 32) -> list[ProbeOutcome]:
-    """Probe several hosts at once; one host's failure is its own outcome, not everyone's."""
+               forks: int = 32, on_done: Callable[[ProbeOutcome], None] | None = None) -> list[ProbeOutcome]:
+    """Probe several hosts at once; one host's failure is its own outcome, not everyone's.
+
+    `on_done` is called (from worker threads) as each host's outcome is known, for progress.
+    """
 
     def one(host: Host) -> ProbeOutcome:
         try:
-            return ProbeOutcome(host, probe(host, inventory, accept_new_host_key))
+            outcome = ProbeOutcome(host, probe(host, inventory, accept_new_host_key))
         except RemoteenvError as exc:
-            return ProbeOutcome(host, error=exc)
+            outcome = ProbeOutcome(host, error=exc)
+        if on_done:
+            on_done(outcome)
+        return outcome
 
     if len(hosts) == 1:
         return [one(hosts[0])]

@@ -8,7 +8,7 @@ import typer
 
 from remoteenv.cli import common
 from remoteenv.cli.errors import report
-from remoteenv.cli.output import console, human_bytes, print_json
+from remoteenv.cli.output import console, err_console, human_bytes, print_json
 from remoteenv.errors import EXIT_OK
 
 if TYPE_CHECKING:
@@ -33,7 +33,17 @@ def probe(
     hosts = common.select_hosts(inv, names, group, limit)
     from remoteenv import api
 
-    outcomes = api.probe_many(hosts, inv, accept_new_host_key)
+    if len(hosts) > 1 and err_console().is_terminal:
+        with err_console().status(f"probing {len(hosts)} hosts") as status:
+            done: list[str] = []
+
+            def tick(outcome: api.ProbeOutcome) -> None:
+                done.append(outcome.host.name)
+                status.update(f"probing {len(hosts)} hosts: {len(done)} done (last: {outcome.host.name})")
+
+            outcomes = api.probe_many(hosts, inv, accept_new_host_key, on_done=tick)
+    else:
+        outcomes = api.probe_many(hosts, inv, accept_new_host_key)
     if as_json:
         if len(outcomes) == 1 and outcomes[0].facts:
             print_json(outcomes[0].facts.to_json())
