@@ -130,3 +130,50 @@ def test_fleet_with_down_hanging_and_failing_hosts(make_testbed, tmp_path):
     assert remoteenv("-i", str(inventory), "plan", str(playbook), "h01", env=env).code == 0
     again = remoteenv("-i", str(inventory), "apply", str(playbook), "--retry-failed", "--json", env=env)
     assert sorted(e["host"] for e in events(again.out) if e["event"] == "host_start") == ["h08", "h09", "h10"]
+
+
+LONG_STEP_PLAYBOOK = """
+    name: long-step
+    steps:
+      - name: work a while
+        timeout: 6
+        shell: sleep 4 && echo done >> ~/.rt-long-step
+"""
+
+
+def test_connection_lost_mid_step_stays_that_hosts_problem(make_testbed, tmp_path):
+    bed = make_testbed(4)
+    env = {**bed.client.env(), "REMOTEENV_CONNECT_TIMEOUT": "3"}
+    playbook = tmp_path / "long.yaml"
+    playbook.write_text(textwrap.dedent(LONG_STEP_PLAYBOOK).lstrip())
+    inventory = write_inventory(tmp_path / "hosts.yaml", bed.hosts)
+    import subprocess
+    import sys
+
+    from cli_runner import REPO
+
+    proc = subprocess.Popen([sys.executable, "-m", "remoteenv", "-i", str(inventory), "apply", str(playbook),
+                             "--json"], env={**env, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    lost = bed.host("h02")
+    try:
+        # Cut h02 once its step is running (the others' steps run too).
+        deadline = time.monotonic() + 20
+        while lost.run("pgrep -u $(id -u) -f '^sleep 4'", check=False).returncode != 0:
+            assert time.monotonic() < deadline, "the step never started on h02"
+            time.sleep(0.1)
+        lost.cut_link()
+        out, err = proc.communicate(timeout=90)
+    finally:
+        lost.restore_link()
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1, out + err
+    ends = {e["host"]: e for e in events(out) if e["event"] == "host_end"}
+    assert {name: e["status"] for name, e in ends.items()} == {
+        "h01": "changed", "h02": "failed", "h03": "changed", "h04": "changed"}
+    # The lost host ends at its step's deadline; nobody else waited for it.
+    assert "timed out" in ends["h02"]["message"] or "connection lost" in ends["h02"]["message"]
+    assert all(ends[name]["elapsed"] < ends["h02"]["elapsed"] for name in ("h01", "h03", "h04"))
+    for name in ("h01", "h03", "h04"):
+        assert bed.host(name).run("cat ~/.rt-long-step").stdout == "done\n"
