@@ -80,6 +80,8 @@ class SSHConfigFile:
             found["port"] = int(raw["port"])
         if "identityfile" in raw:
             found["identity_files"] = [os.path.expanduser(p) for p in raw["identityfile"]]
+        if raw.get("identitiesonly", "").lower() == "yes":
+            found["identities_only"] = True
         if "proxyjump" in raw and raw["proxyjump"].lower() != "none":
             found["proxy_jump"] = raw["proxyjump"]
         return found

@@ -302,13 +302,14 @@ def _connect_direct(host: Host, options: ConnectOptions, sock: paramiko.Channel 
     client = paramiko.SSHClient()
     hostkeys.load_into(client)
     client.set_missing_host_key_policy(hostkeys.VerifyPolicy(host.name, options.accept_new_host_key))
+    only_listed = host.identities_only and bool(host.identity_files)
     kwargs: dict = {
         "hostname": host.hostname,
         "port": host.port,
         "username": host.user or _local_user(),
         "key_filename": list(host.identity_files) or None,
-        "look_for_keys": True,
-        "allow_agent": not os.environ.get("REMOTEENV_NO_AGENT"),
+        "look_for_keys": not only_listed,
+        "allow_agent": not (only_listed or os.environ.get("REMOTEENV_NO_AGENT")),
         "timeout": options.connect_timeout,
         "banner_timeout": options.connect_timeout,
         "auth_timeout": options.connect_timeout,

@@ -111,3 +111,25 @@ def test_malformed_inventory_names_file_and_line(testbed, tmp_path):
     bad.write_text("hosts:\n  a: [unclosed\n")
     result = remoteenv("-i", str(bad), "hosts", env=testbed.client.env())
     assert result.code == 2 and f"{bad}:" in result.err
+
+
+def test_identities_only_offers_just_the_listed_key(testbed, tmp_path):
+    """With IdentitiesOnly yes, a wrong IdentityFile fails even though the default key would work."""
+    other_key = tmp_path / "other"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other_key)], check=True)
+    host = testbed.host("h02")
+    default_key = testbed.client.home / ".ssh" / "id_ed25519"
+    assert default_key.exists()
+    config = testbed.client.ssh_config.read_text()
+    block = f"  HostName {host.address}\n  User {host.user}\n  Port {host.port}\n  IdentityFile {other_key}\n"
+    testbed.client.ssh_config.write_text(
+        f"Host only-listed\n{block}  IdentitiesOnly yes\nHost any-key\n{block}\n" + config)
+    try:
+        env = {**testbed.client.env(), "REMOTEENV_NO_AGENT": "1"}
+        refused = remoteenv("probe", "only-listed", env=env)
+        assert refused.code == 3 and "authentication failed" in refused.err
+        fallback = remoteenv("probe", "any-key", "--json", env=env)
+        assert fallback.code == 0, fallback.err
+        assert fallback.json()["user"] == host.user
+    finally:
+        testbed.client.ssh_config.write_text(config)
