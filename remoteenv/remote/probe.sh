@@ -10,12 +10,18 @@ emit() { printf '%s\n' "$*"; }
 have() { command -v "$1" >/dev/null 2>&1; }
 
 emit "schema${T}1"
-emit "hostname${T}$(hostname 2>/dev/null || uname -n)"
-emit "user${T}$(id -un 2>/dev/null || echo "${USER:-}")"
-emit "uid${T}$(id -u 2>/dev/null)"
+# Builtins and /proc where they suffice: on a fleet, every process started here is paid for by each host.
+if read -r name < /proc/sys/kernel/hostname 2>/dev/null; then :; else name=$(uname -n); fi
+emit "hostname${T}${name}"
+ids=$(id 2>/dev/null) || ids=""
+uid=${ids#uid=}; uid=${uid%%(*}
+user=${ids#*(}; user=${user%%)*}
+emit "user${T}${user:-${USER:-}}"
+emit "uid${T}${uid}"
 emit "home${T}${HOME:-}"
 emit "shell${T}${SHELL:-}"
-emit "kernel${T}$(uname -r)"
+if read -r kernel < /proc/sys/kernel/osrelease 2>/dev/null; then :; else kernel=$(uname -r); fi
+emit "kernel${T}${kernel}"
 emit "arch${T}$(uname -m)"
 
 if [ -r /etc/os-release ]; then
@@ -30,13 +36,16 @@ fi
 
 if have nproc; then emit "cpus${T}$(nproc)"; else emit "cpus${T}$(getconf _NPROCESSORS_ONLN 2>/dev/null)"; fi
 if [ -r /proc/meminfo ]; then
-    emit "memory_kib${T}$(awk '/^MemTotal:/ {print $2; exit}' /proc/meminfo)"
+    while read -r key value _; do
+        if [ "$key" = "MemTotal:" ]; then emit "memory_kib${T}${value}"; break; fi
+    done < /proc/meminfo
 fi
-emit "disk_free_kib${T}$(df -Pk "${HOME:-/}" 2>/dev/null | awk 'NR==2 {print $4}')"
-emit "glibc${T}$(getconf GNU_LIBC_VERSION 2>/dev/null | awk '{print $2}')"
+df -Pk "${HOME:-/}" 2>/dev/null | { read -r _; read -r _ _ _ avail _ && emit "disk_free_kib${T}${avail}"; }
+glibc=$(getconf GNU_LIBC_VERSION 2>/dev/null) && emit "glibc${T}${glibc#glibc }"
 
 if have python3; then
-    emit "python3${T}$(command -v python3)${T}$(python3 --version 2>&1 | awk '{print $2}')"
+    version=$(python3 --version 2>&1)
+    emit "python3${T}$(command -v python3)${T}${version#Python }"
 fi
 for tool in curl wget timeout sha256sum setsid nohup bash; do
     if have "$tool"; then emit "tool${T}${tool}"; fi

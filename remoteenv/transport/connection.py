@@ -135,6 +135,7 @@ class Connection:
         timeout: float | None = None,
         check: bool = False,
         on_output: Callable[[str], None] | None = None,
+        _plain: bool = False,
     ) -> RunResult:
         """Run `command` through the login shell; stdin (if any) is sent then closed.
 
@@ -145,7 +146,8 @@ class Connection:
         remote = command
         if timeout is not None:
             secs = max(1, math.ceil(timeout))
-            remote = f"timeout -k 5 {secs} /bin/sh -c {shlex.quote(command)}"
+            # A plain argv (run_script's) needs no shell of its own under `timeout`: one process fewer.
+            remote = f"timeout -k 5 {secs} " + (command if _plain else f"/bin/sh -c {shlex.quote(command)}")
         started = time.monotonic()
         deadline = started + timeout + 10 if timeout is not None else None
         try:
@@ -214,7 +216,7 @@ class Connection:
     ) -> RunResult:
         """Run a POSIX sh script sent on stdin (so neither it nor its secrets appear in argv)."""
         command = "/bin/sh -s" + ("".join(" " + shlex.quote(a) for a in ["--", *args]) if args else "")
-        result = self.run(command, stdin=script, timeout=timeout, check=False, on_output=on_output)
+        result = self.run(command, stdin=script, timeout=timeout, check=False, on_output=on_output, _plain=True)
         if check and not result.ok:
             raise CommandFailed(self.host.name, "remote script", result.exited, result.stderr)
         return result

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import threading
 from pathlib import Path
 
 import paramiko
@@ -44,25 +45,54 @@ def host_key_name(hostname: str, port: int) -> str:
     return hostname if port == 22 else f"[{hostname}]:{port}"
 
 
+_parsed: dict[tuple, paramiko.HostKeys] = {}
+_parsed_lock = threading.Lock()
+
+
 def load_into(client: paramiko.SSHClient) -> None:
-    for path in known_hosts_files():
-        try:
-            client.load_system_host_keys(str(path))
-        except (OSError, paramiko.SSHException):
-            # A line paramiko cannot parse (a marker, an odd key type) must not hide the others.
-            _load_leniently(client, path)
+    """Give `client` the known hosts of every known_hosts file.
+
+    Parsed once per process while the files stay unchanged: a fleet run opens a connection per host,
+    and each parse of a large known_hosts costs more CPU than the host's own key exchange.
+    """
+    files = known_hosts_files()
+    signature = tuple(_stamp(f) for f in files)
+    with _parsed_lock:
+        keys = _parsed.get(signature)
+        if keys is None:
+            keys = paramiko.HostKeys()
+            for path in files:
+                _load_file(keys, path)
+            _parsed.clear()
+            _parsed[signature] = keys
+    # Shared read-only: paramiko only looks keys up in the "system" set; a key accepted during this
+    # connection goes to the client's own set (and is appended to the file by VerifyPolicy).
+    client._system_host_keys = keys  # no public setter exists
 
 
-def _load_leniently(client: paramiko.SSHClient, path: Path) -> None:
-    keys = client.get_host_keys()
-    for line in path.read_text(errors="replace").splitlines():
-        try:
-            entry = paramiko.hostkeys.HostKeyEntry.from_line(line)
-        except (paramiko.SSHException, ValueError, TypeError):
-            continue
-        if entry is not None:
-            for name in entry.hostnames:
-                keys.add(name, entry.key.get_name(), entry.key)
+def _stamp(path: Path) -> tuple:
+    try:
+        st = path.stat()
+    except OSError:
+        return (str(path), None, None)
+    return (str(path), st.st_mtime_ns, st.st_size)
+
+
+def _load_file(keys: paramiko.HostKeys, path: Path) -> None:
+    try:
+        keys.load(str(path))
+    except FileNotFoundError:
+        return
+    except (OSError, paramiko.SSHException):
+        # A line paramiko cannot parse (a marker, an odd key type) must not hide the others.
+        for line in path.read_text(errors="replace").splitlines():
+            try:
+                entry = paramiko.hostkeys.HostKeyEntry.from_line(line)
+            except (paramiko.SSHException, ValueError, TypeError):
+                continue
+            if entry is not None:
+                for name in entry.hostnames:
+                    keys.add(name, entry.key.get_name(), entry.key)
 
 
 def find_line(name: str, key_type: str | None = None) -> tuple[str, int | None]:
