@@ -39,6 +39,17 @@ def run_ok(argv: list[str], env: dict[str, str]) -> None:
         raise SystemExit(f"benchmark command failed ({proc.returncode}): {' '.join(argv)}\n{proc.stderr}")
 
 
+def machine_cpu() -> tuple[float, float]:
+    """(CPU seconds the whole machine spent busy, CPU seconds of this process's finished children)."""
+    import resource
+
+    with open("/proc/stat") as fh:
+        fields = [int(v) for v in fh.readline().split()[1:]]
+    busy = (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return busy, children.ru_utime + children.ru_stime
+
+
 def median(values: list[float]) -> float:
     return statistics.median(values)
 

@@ -18,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _common import cli_env, median, remoteenv_argv, report, run_ok, wall
+from _common import cli_env, machine_cpu, median, remoteenv_argv, report, run_ok, wall
 
 PLAYBOOK = "examples/hello"
 
@@ -80,6 +80,14 @@ def main() -> None:
                 limit = ",".join(names[:size])
                 times[size] = median(wall(lambda limit=limit: run_ok(apply(limit), env), args.runs))
                 print(f"no-op apply on {size:>3} hosts: {times[size] * 1000:.0f} ms (median of {args.runs})")
+            # Where the time goes: the test hosts share this machine's cores with remoteenv.
+            before_machine, before_self = machine_cpu()
+            run_ok(apply("*"), env)
+            after_machine, after_self = machine_cpu()
+            client = after_self - before_self
+            print(f"CPU of one no-op apply on {args.hosts} hosts: remoteenv {client:.2f} s "
+                  f"({client / args.hosts * 1000:.1f} ms a host, start-up included), test hosts' sshd and "
+                  f"scripts {after_machine - before_machine - client:.2f} s, on {os.cpu_count()} cores")
             scale = report(f"scaling {args.hosts}/1", times[args.hosts], times[1], "1 host", "<= 3.0")
             ok = scale <= 3.0
             if not args.no_ansible:

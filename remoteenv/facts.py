@@ -64,7 +64,6 @@ class CondaInstall:
 class HostFacts:
     hostname: str = ""
     user: str = ""
-    uid: int | None = None
     home: str = ""
     shell: str = ""
     os_id: str = ""
@@ -135,8 +134,6 @@ def parse(output: str) -> HostFacts:
         value = rest
         if key in ("hostname", "user", "home", "shell", "os_id", "os_version", "os_name", "kernel", "arch"):
             setattr(facts, key, value)
-        elif key == "uid":
-            facts.uid = _int(value)
         elif key == "cpus":
             facts.cpus = _int(value)
         elif key == "memory_kib":

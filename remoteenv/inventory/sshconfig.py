@@ -50,7 +50,8 @@ class SSHConfigFile:
 
         text = "\n".join(line for line, _ in self._lines)
         sshlib.enable_match_exec(text)
-        self._config = sshlib.load_paramiko().SSHConfig.from_text(text)
+        self._config = sshlib.fast_ssh_config(text)
+        self._found: dict[str, dict[str, Any]] = {}
 
     def host_line(self, name: str) -> str:
         """`file:line` of the first `Host` line naming `name` outright, else the file's path."""
@@ -70,6 +71,11 @@ class SSHConfigFile:
 
     def lookup(self, name: str) -> dict[str, Any]:
         """Settings for `name` in our field names; only those the file sets."""
+        if name not in self._found:
+            self._found[name] = self._lookup(name)
+        return {k: list(v) if isinstance(v, list) else v for k, v in self._found[name].items()}
+
+    def _lookup(self, name: str) -> dict[str, Any]:
         raw = self._config.lookup(name)
         found: dict[str, Any] = {}
         if raw.get("hostname") and raw["hostname"] != name:

@@ -13,11 +13,10 @@ emit "schema${T}1"
 # Builtins and /proc where they suffice: on a fleet, every process started here is paid for by each host.
 if read -r name < /proc/sys/kernel/hostname 2>/dev/null; then :; else name=$(uname -n); fi
 emit "hostname${T}${name}"
-ids=$(id 2>/dev/null) || ids=""
-uid=${ids#uid=}; uid=${uid%%(*}
-user=${ids#*(}; user=${user%%)*}
-emit "user${T}${user:-${USER:-}}"
-emit "uid${T}${uid}"
+# sshd sets USER (and LOGNAME) for every session; `id` is only for shells that lack both.
+user=${USER:-${LOGNAME:-}}
+[ -n "$user" ] || user=$(id -un 2>/dev/null)
+emit "user${T}${user}"
 emit "home${T}${HOME:-}"
 emit "shell${T}${SHELL:-}"
 if read -r kernel < /proc/sys/kernel/osrelease 2>/dev/null; then :; else kernel=$(uname -r); fi
