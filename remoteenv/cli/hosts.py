@@ -34,14 +34,39 @@ def hosts(
     if not selected:
         console().print("No hosts. Add some to hosts.yaml (see configs/hosts.example.yaml) or pass -i PATH.")
         return
-    table = Table(title=f"Hosts ({inv.path or 'no inventory file'})", title_justify="left")
-    for column in ("name", "connects to", "key", "proxy jump", "groups", "from"):
-        table.add_column(column)
+    table = Table(title=f"Hosts ({_tilde(str(inv.path)) if inv.path else 'no inventory file'})",
+                  title_justify="left")
+    table.add_column("name", no_wrap=True)
+    table.add_column("connects to")
+    table.add_column("groups")
+    table.add_column("from")
     for h in selected:
-        sources = sorted({s for s in h.sources.values() if s != "default"})
-        table.add_row(h.name, h.target, "\n".join(h.identity_files) or "(agent/default)",
-                      h.proxy_jump or "", ", ".join(h.groups), "\n".join(sources) or "default")
+        lines = [h.target]
+        lines += [f"key {_tilde(k)}" for k in h.identity_files]
+        if h.proxy_jump:
+            lines.append(f"via {h.proxy_jump}")
+        sources = dict.fromkeys(_short_source(s) for s in h.sources.values() if s != "default")
+        table.add_row(h.name, "\n".join(lines), ", ".join(h.groups), "\n".join(sources) or "defaults")
     console().print(table)
+
+
+def _tilde(path: str) -> str:
+    import os
+
+    home = os.path.expanduser("~")
+    return "~" + path[len(home):] if path == home or path.startswith(home + os.sep) else path
+
+
+def _short_source(source: str) -> str:
+    """`group lab (/long/path/hosts.yaml:12)` -> `group lab`; a bare path:line keeps its file name."""
+    import os
+
+    if " (" in source:
+        return source.split(" (", 1)[0]
+    path, _, line = source.rpartition(":")
+    if path and line.isdigit():
+        return f"{os.path.basename(path)}:{line}"
+    return _tilde(source)
 
 
 def register(app: typer.Typer) -> None:
