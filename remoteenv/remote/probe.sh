@@ -4,7 +4,7 @@
 set -u
 LC_ALL=C
 export LC_ALL
-T=$(printf '\t')
+T='	'  # a literal tab
 
 emit() { printf '%s\n' "$*"; }
 have() { command -v "$1" >/dev/null 2>&1; }
@@ -21,19 +21,29 @@ emit "home${T}${HOME:-}"
 emit "shell${T}${SHELL:-}"
 if read -r kernel < /proc/sys/kernel/osrelease 2>/dev/null; then :; else kernel=$(uname -r); fi
 emit "kernel${T}${kernel}"
-emit "arch${T}$(uname -m)"
+if read -r arch < /proc/sys/kernel/arch 2>/dev/null; then :; else arch=$(uname -m); fi
+emit "arch${T}${arch}"
 
 if [ -r /etc/os-release ]; then
-    # Read in a subshell so its variables stay out of ours.
-    (
-        . /etc/os-release
-        emit "os_id${T}${ID:-}"
-        emit "os_version${T}${VERSION_ID:-}"
-        emit "os_name${T}${PRETTY_NAME:-${NAME:-}}"
-    )
+    # Its names are all upper case; none of ours are.
+    . /etc/os-release
+    emit "os_id${T}${ID:-}"
+    emit "os_version${T}${VERSION_ID:-}"
+    emit "os_name${T}${PRETTY_NAME:-${NAME:-}}"
 fi
 
-if have nproc; then emit "cpus${T}$(nproc)"; else emit "cpus${T}$(getconf _NPROCESSORS_ONLN 2>/dev/null)"; fi
+# CPUs this user may run on (affinity and cpusets, as nproc counts them), e.g. "0-3,8-11" -> 8.
+cpus=""
+while read -r key value; do
+    if [ "$key" = "Cpus_allowed_list:" ]; then
+        cpus=0 old_ifs=$IFS IFS=,
+        for range in $value; do cpus=$((cpus + ${range#*-} - ${range%-*} + 1)); done
+        IFS=$old_ifs
+        break
+    fi
+done < /proc/self/status 2>/dev/null
+[ -n "$cpus" ] || cpus=$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null)
+emit "cpus${T}${cpus}"
 if [ -r /proc/meminfo ]; then
     while read -r key value _; do
         if [ "$key" = "MemTotal:" ]; then emit "memory_kib${T}${value}"; break; fi
@@ -42,10 +52,8 @@ fi
 df -Pk "${HOME:-/}" 2>/dev/null | { read -r _; read -r _ _ _ avail _ && emit "disk_free_kib${T}${avail}"; }
 glibc=$(getconf GNU_LIBC_VERSION 2>/dev/null) && emit "glibc${T}${glibc#glibc }"
 
-if have python3; then
-    version=$(python3 --version 2>&1)
-    emit "python3${T}$(command -v python3)${T}${version#Python }"
-fi
+python=$(command -v python3) && version=$("$python" --version 2>&1) &&
+    emit "python3${T}${python}${T}${version#Python }"
 for tool in curl wget timeout sha256sum setsid nohup bash; do
     if have "$tool"; then emit "tool${T}${tool}"; fi
 done

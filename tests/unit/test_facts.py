@@ -1,0 +1,97 @@
+"""The probe script, run by the local /bin/sh, and its parser: the facts every later step decides on."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from remoteenv import facts
+
+FAKES = Path(__file__).resolve().parents[1] / "fakes"
+
+
+def run_probe(home: Path, queries=(), extra_path: str = "", **env: str) -> facts.HostFacts:
+    script = facts.probe_script(list(queries))
+    full_env = {"HOME": str(home), "USER": "tester", "PATH": f"{extra_path}/usr/local/bin:/usr/bin:/bin", **env}
+    proc = subprocess.run(["/bin/sh", "-s"], input=script, capture_output=True, text=True, env=full_env,
+                          timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.rstrip().endswith("end\t1")
+    return facts.parse(proc.stdout)
+
+
+def test_probe_reads_the_machine(tmp_path):
+    f = run_probe(tmp_path)
+    assert f.user == "tester" and f.home == str(tmp_path)
+    assert f.kernel == os.uname().release
+    assert f.arch == os.uname().machine
+    assert f.cpus == len(os.sched_getaffinity(0))
+    assert f.memory_bytes and f.memory_bytes > 2**20
+    assert f.disk_free_bytes and f.disk_free_bytes > 0
+    assert f.hostname == Path("/proc/sys/kernel/hostname").read_text().strip()
+    assert f.python3_path and os.path.isabs(f.python3_path) and f.python3 and f.python3.startswith("3.")
+    assert "timeout" in f.tools
+    assert f.gpus == [] and f.cuda_version is None and f.conda == []
+
+
+def test_gpus_and_cuda_from_nvidia_smi(tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    shutil.copy(FAKES / "nvidia-smi", bin_dir / "nvidia-smi")
+    f = run_probe(tmp_path, extra_path=f"{bin_dir}:", FAKE_NVIDIA_SMI_GPUS="3")
+    assert [g.index for g in f.gpus] == [0, 1, 2]
+    assert all(g.name.startswith("NVIDIA") and g.memory_mib and g.driver for g in f.gpus)
+    assert f.cuda_version == "12.4"
+
+
+def test_conda_installs_and_envs(tmp_path):
+    base = tmp_path / "miniconda3"
+    for folder in ("conda-meta", "envs/torch/conda-meta", "envs/jax/conda-meta", "envs/not-an-env"):
+        (base / folder).mkdir(parents=True)
+    (base / "conda-meta" / "conda-25.5.1-py311h06a4308_0.json").write_text("{}")
+    f = run_probe(tmp_path)
+    assert len(f.conda) == 1
+    install = f.conda[0]
+    assert install.prefix == str(base) and install.version == "25.5.1"
+    assert install.envs == ["base", "jax", "torch"]
+    assert install.env_prefixes["torch"] == str(base / "envs" / "torch")
+
+
+def test_remoteenv_jupyter_state_files_are_reported(tmp_path):
+    state = tmp_path / ".remoteenv" / "jupyter"
+    state.mkdir(parents=True)
+    (state / "a.json").write_text('{\n "pid": 42,\n "port": 8123,\n "env": "torch"\n}\n')
+    assert run_probe(tmp_path).jupyter == [{"pid": 42, "port": 8123, "env": "torch"}]
+
+
+def test_queries_are_answered_in_the_same_run(tmp_path):
+    (tmp_path / "present").write_text("hello\n")
+    os.chmod(tmp_path / "present", 0o640)
+    qs = [facts.Query("exists", "~/present"), facts.Query("exists", "~/absent"),
+          facts.Query("file", "~/present"), facts.Query("file", str(tmp_path / "absent")),
+          facts.Query("cmd", "test -f ~/present"), facts.Query("cmd", "exit 3"),
+          facts.Query("cmd", "echo 'quotes \" and $HOME'; true")]
+    f = run_probe(tmp_path, qs)
+    answers = [f.answer(q) for q in qs]
+    digest = "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03"
+    assert answers == ["1", "0", f"{digest} 640", "-", "0", "3", "0"]
+
+
+@pytest.mark.parametrize("line, expected", [
+    ("0, NVIDIA A100-SXM4-80GB, 81920, 550.54.15", facts.GPU(0, "NVIDIA A100-SXM4-80GB", 81920, "550.54.15")),
+    ("1, Tesla T4, [N/A], 535.1", facts.GPU(1, "Tesla T4", None, "535.1")),
+    ("No devices were found", None),
+])
+def test_gpu_lines(line, expected):
+    parsed = facts.parse(f"gpu\t{line}\n").gpus
+    assert parsed == ([expected] if expected else [])
+
+
+def test_json_schema_keys_are_stable():
+    assert set(facts.HostFacts().to_json()) == {
+        "schema", "hostname", "user", "home", "os", "kernel", "arch", "cpus", "memory_bytes",
+        "disk_free_bytes", "glibc", "python3", "gpus", "cuda_version", "conda", "jupyter"}
