@@ -232,10 +232,13 @@ class LiveView:
         summary = " · ".join(f"{n} {s}" for s, n in sorted(counts.items()))
         table = Table(title=f"{self.title} · {now - self.started:.0f}s · {summary}", title_justify="left",
                       expand=False)
-        table.add_column("host")
-        table.add_column("status")
-        table.add_column("step", overflow="ellipsis", no_wrap=True, max_width=70)
-        table.add_column("elapsed", justify="right")
+        # The step column gives way first: names, statuses and times stay whole.
+        host_width = min(max(4, max((len(name) for name in self.rows), default=4)), 30)
+        step_width = max(10, min(70, console().width - host_width - 11 - 7 - 13))  # 13: borders, padding
+        table.add_column("host", no_wrap=True, min_width=host_width)
+        table.add_column("status", no_wrap=True, min_width=11)
+        table.add_column("step", overflow="ellipsis", no_wrap=True, max_width=step_width)
+        table.add_column("elapsed", justify="right", no_wrap=True, min_width=7)
         rows = list(self.rows.items())
         room = max(5, console().height - 6)
         if len(rows) > room:
