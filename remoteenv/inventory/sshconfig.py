@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from remoteenv.errors import ConfigError
 from remoteenv.paths import ssh_dir
 
 _MAX_INCLUDE_DEPTH = 16
@@ -50,8 +51,19 @@ class SSHConfigFile:
 
         text = "\n".join(line for line, _ in self._lines)
         sshlib.enable_match_exec(text)
-        self._config = sshlib.fast_ssh_config(text)
+        try:
+            self._config = sshlib.fast_ssh_config(text)
+        except Exception as exc:  # paramiko's ConfigParseError and friends
+            raise ConfigError(f"{self._origin_of(str(exc))}: {exc}",
+                              "fix that line (`ssh -G HOST` shows how OpenSSH reads the file)") from None
         self._found: dict[str, dict[str, Any]] = {}
+
+    def _origin_of(self, message: str) -> str:
+        """file:line of the config line a parse error quotes, else the file."""
+        for line, origin in self._lines:
+            if line.strip() and line.strip() in message:
+                return origin
+        return str(self.path)
 
     def host_line(self, name: str) -> str:
         """`file:line` of the first `Host` line naming `name` outright, else the file's path."""
@@ -83,7 +95,11 @@ class SSHConfigFile:
         if "user" in raw:
             found["user"] = raw["user"]
         if "port" in raw:
-            found["port"] = int(raw["port"])
+            try:
+                found["port"] = int(raw["port"])
+            except ValueError:
+                raise ConfigError(f"{self._origin_of('Port ' + raw['port'])}: Port {raw['port']!r} for {name} "
+                                  "is not a number") from None
         if "identityfile" in raw:
             found["identity_files"] = [os.path.expanduser(p) for p in raw["identityfile"]]
         if raw.get("identitiesonly", "").lower() == "yes":
