@@ -252,7 +252,7 @@ def _check_type(param: Param, value: Any, where: str, kind: str) -> Any:
             return value
         raise ConfigError(f"{where}: {kind} {param.name} must be a number of seconds, not {value!r}")
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise ConfigError(f"{where}: {kind} {param.name} must be text, not {type(value).__name__}",
+        raise ConfigError(f"{where}: {kind} {param.name} must be text, not {yamlio.kind_of(value)}",
                           "quote the value")
     return value if isinstance(value, str) or param.name == "mode" else str(value)
 

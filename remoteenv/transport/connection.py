@@ -305,11 +305,16 @@ def _connect_direct(host: Host, options: ConnectOptions, sock: paramiko.Channel 
     hostkeys.load_into(client)
     client.set_missing_host_key_policy(hostkeys.VerifyPolicy(host.name, options.accept_new_host_key))
     only_listed = host.identities_only and bool(host.identity_files)
+    # As OpenSSH does, a listed key that does not exist is passed over (and named if login fails).
+    keys = [k for k in host.identity_files if os.path.exists(k)]
+    missing = [k for k in host.identity_files if k not in keys]
+    if missing:
+        log.debug("%s: no such identity file: %s", host.name, ", ".join(missing))
     kwargs: dict = {
         "hostname": host.hostname,
         "port": host.port,
         "username": host.user or _local_user(),
-        "key_filename": list(host.identity_files) or None,
+        "key_filename": keys or None,
         "look_for_keys": not only_listed,
         "allow_agent": not (only_listed or os.environ.get("REMOTEENV_NO_AGENT")),
         "timeout": options.connect_timeout,
@@ -321,7 +326,7 @@ def _connect_direct(host: Host, options: ConnectOptions, sock: paramiko.Channel 
     started = time.monotonic()
     log.debug("%s: connecting to %s:%s as %s%s", host.name, host.hostname, host.port, kwargs["username"],
               " through a jump host" if sock is not None else "")
-    _open(client, kwargs, host)
+    _open(client, kwargs, host, missing)
     log.debug("%s: connected and authenticated in %.3fs", host.name, time.monotonic() - started)
     if options.keepalive:
         client.get_transport().set_keepalive(options.keepalive)
@@ -356,7 +361,7 @@ def _parse_hop(hop: str, resolve_jump: Callable[[str], Host]) -> Host:
     return resolved
 
 
-def _open(client: paramiko.SSHClient, kwargs: dict, host: Host) -> None:
+def _open(client: paramiko.SSHClient, kwargs: dict, host: Host, missing_keys: list[str]) -> None:
     """client.connect(), with paramiko's and the OS's exceptions turned into remoteenv's typed ones."""
     name = host.name
     where = f"{host.hostname}:{host.port}"
@@ -371,9 +376,12 @@ def _open(client: paramiko.SSHClient, kwargs: dict, host: Host) -> None:
                          "load it into your agent (ssh-add) and retry") from None
     except paramiko.AuthenticationException:
         user = host.user or _local_user()
-        keys = ", ".join(host.identity_files) or "agent and default keys"
-        raise AuthFailed(name, f"authentication failed for {user}@{where} (tried {keys})",
-                         "install your public key on the host (ssh-copy-id) or set identity_file") from None
+        tried = [k for k in host.identity_files if k not in missing_keys]
+        keys = ", ".join(tried) or ("agent" if host.identities_only else "agent and default keys")
+        hint = "install your public key on the host (ssh-copy-id) or set identity_file"
+        if missing_keys:
+            hint = f"no such identity file: {', '.join(missing_keys)}; check identity_file / IdentityFile"
+        raise AuthFailed(name, f"authentication failed for {user}@{where} (tried {keys})", hint) from None
     except paramiko.ssh_exception.NoValidConnectionsError:
         raise HostUnreachable(name, f"connection refused at {where}",
                               "is sshd running there, and is the port right?") from None
@@ -384,6 +392,10 @@ def _open(client: paramiko.SSHClient, kwargs: dict, host: Host) -> None:
         raise HostUnreachable(name, f"cannot resolve hostname '{host.hostname}'",
                               "check the name, or set hostname in the inventory or ~/.ssh/config") from None
     except paramiko.SSHException as exc:
+        if "No authentication methods available" in str(exc):
+            hint = (f"no such identity file: {', '.join(missing_keys)}" if missing_keys
+                    else "load a key into your agent (ssh-add) or set identity_file")
+            raise AuthFailed(name, f"no key to log in to {where} with", hint) from None
         raise HostUnreachable(name, f"SSH handshake with {where} failed: {exc}",
                               "check that an SSH server listens there") from None
     except OSError as exc:

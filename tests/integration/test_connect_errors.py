@@ -133,3 +133,18 @@ def test_identities_only_offers_just_the_listed_key(testbed, tmp_path):
         assert fallback.json()["user"] == host.user
     finally:
         testbed.client.ssh_config.write_text(config)
+
+
+def test_missing_identity_file_is_named(testbed, tmp_path):
+    host = testbed.host("h02")
+    inventory = tmp_path / "hosts.yaml"
+    inventory.write_text(f"hosts:\n  nokey:\n    hostname: {host.address}\n    user: {host.user}\n"
+                         f"    identity_file: {tmp_path}/missing_key\n")
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "known_hosts").write_text(testbed.client.known_hosts.read_text())
+    env = {**testbed.client.env(), "HOME": str(home), "REMOTEENV_NO_AGENT": "1"}
+    result = remoteenv("-i", str(inventory), "probe", "nokey", env=env)
+    assert result.code == 3
+    assert f"no such identity file: {tmp_path}/missing_key" in result.err
+    assert "Traceback" not in result.err
