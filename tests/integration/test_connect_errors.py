@@ -148,3 +148,17 @@ def test_missing_identity_file_is_named(testbed, tmp_path):
     assert result.code == 3
     assert f"no such identity file: {tmp_path}/missing_key" in result.err
     assert "Traceback" not in result.err
+
+
+def test_hashed_known_hosts(make_testbed):
+    """known_hosts written with HashKnownHosts (Ubuntu's default) verifies, and a change names its line."""
+    bed = make_testbed(1)
+    host = bed.hosts[0]
+    subprocess.run(["ssh-keygen", "-H", "-f", str(bed.client.known_hosts)], check=True, capture_output=True)
+    assert host.address not in bed.client.known_hosts.read_text()
+    env = bed.client.env()
+    assert remoteenv("probe", host.name, "--json", env=env).code == 0
+    host.regenerate_host_key()
+    changed = remoteenv("probe", host.name, env=env)
+    assert changed.code == 3 and "HOST KEY CHANGED" in changed.err
+    assert f"{bed.client.known_hosts}:1" in changed.err
