@@ -13,8 +13,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -23,32 +21,17 @@ from _common import cli_env, machine_cpu, median, remoteenv_argv, report, run_ok
 PLAYBOOK = "examples/hello"
 
 
-def ansible_env(bed, work: Path, control: str) -> dict[str, str]:
-    env = bed.client.env()
-    env.update({
-        "ANSIBLE_SSH_ARGS": f"-F {bed.client.ssh_config} -o UserKnownHostsFile={bed.client.known_hosts} "
-                            "-o ControlMaster=auto -o ControlPersist=60s",
-        "ANSIBLE_CONTROL_PATH_DIR": control,
-        "ANSIBLE_HOST_KEY_CHECKING": "True",
-        "ANSIBLE_LOCAL_TEMP": str(work / "ansible-local"),
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_RETRY_FILES_ENABLED": "False",
-    })
-    return env
-
-
 def time_ansible(bed, out: Path, work: Path, forks: int) -> float:
-    ansible = shutil.which("ansible-playbook") or str(Path(sys.executable).parent / "ansible-playbook")
-    if not os.path.exists(ansible):
-        raise SystemExit("ansible-playbook not found: pip install ansible-core (or pass --no-ansible)")
-    control = tempfile.mkdtemp(prefix="rbc-", dir="/tmp")  # fresh: no ssh master from an earlier run
+    import pytest
+    from ansible_tools import ansible_env, tool
+
     try:
-        argv = [ansible, "-i", str(out / "inventory.yml"), str(out / "playbook.yml"), "-f", str(forks)]
-        return wall(lambda: run_ok(argv, ansible_env(bed, work, control)), 1)[0]
-    finally:
-        for sock in Path(control).iterdir():
-            subprocess.run(["ssh", "-o", f"ControlPath={sock}", "-O", "exit", "x"], capture_output=True)
-        shutil.rmtree(control, ignore_errors=True)
+        ansible = tool("ansible-playbook")
+    except (pytest.skip.Exception, pytest.fail.Exception):
+        raise SystemExit("ansible-playbook not found: pip install ansible-core (or pass --no-ansible)") from None
+    argv = [ansible, "-i", str(out / "inventory.yml"), str(out / "playbook.yml"), "-f", str(forks)]
+    with ansible_env(bed, work) as env:  # fresh control sockets: no ssh master from an earlier run
+        return wall(lambda: run_ok(argv, env), 1)[0]
 
 
 def main() -> None:

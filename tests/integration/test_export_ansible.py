@@ -6,14 +6,11 @@ known_hosts are handed to it with ANSIBLE_SSH_ARGS; host key checking stays on.
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
 import pytest
+from ansible_tools import ansible_env, tool
 from cli_runner import remoteenv
 
 pytestmark = pytest.mark.integration
@@ -24,38 +21,11 @@ HELLO = HERE.parent.parent / "playbooks" / "examples" / "hello.yaml"
 MARKERS = ".export-check"
 
 
-def _ansible_playbook() -> str:
-    found = shutil.which("ansible-playbook") or str(Path(sys.executable).parent / "ansible-playbook")
-    if not os.path.exists(found):
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("ansible-playbook is missing (ansible-core is in the test extras)")
-        pytest.skip("ansible-core is not installed")
-    return found
-
-
 def _run_ansible(bed, out_dir: Path, work: Path) -> subprocess.CompletedProcess:
-    control = tempfile.mkdtemp(prefix="rtb-cp-", dir="/tmp")  # unix socket paths must stay short
-    env = bed.client.env()
-    env.update({
-        "ANSIBLE_SSH_ARGS": f"-F {bed.client.ssh_config} -o UserKnownHostsFile={bed.client.known_hosts} "
-                            "-o ControlMaster=auto -o ControlPersist=60s",
-        "ANSIBLE_CONTROL_PATH_DIR": control,
-        "ANSIBLE_HOST_KEY_CHECKING": "True",
-        "ANSIBLE_LOCAL_TEMP": str(work / "ansible-local"),
-        "ANSIBLE_REMOTE_TEMP": "~/.ansible/tmp",
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_RETRY_FILES_ENABLED": "False",
-    })
-    try:
+    with ansible_env(bed, work) as env:
         return subprocess.run(
-            [_ansible_playbook(), "-i", str(out_dir / "inventory.yml"), str(out_dir / "playbook.yml")],
+            [tool("ansible-playbook"), "-i", str(out_dir / "inventory.yml"), str(out_dir / "playbook.yml")],
             env=env, cwd=work, capture_output=True, text=True, timeout=600)
-    finally:
-        # end the ssh masters ControlPersist left behind
-        for socket in Path(control).iterdir():
-            subprocess.run(["ssh", "-o", f"ControlPath={socket}", "-O", "exit", "x"],
-                           capture_output=True, timeout=30)
-        shutil.rmtree(control, ignore_errors=True)
 
 
 def _plan_changes(bed, inventory: Path, playbook: Path, hosts: list[str]) -> dict[str, list[str]]:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from ansible_tools import tool
 
 from remoteenv.cli import main as cli_main
 from remoteenv.errors import ConfigError
@@ -326,15 +325,6 @@ def test_ssh_arguments_give_jump_and_further_keys(tmp_path: Path, home: Path) ->
     assert (h2.proxy_jump, h2.vars) == ("jump", {})
 
 
-def _ansible_inventory() -> str:
-    found = shutil.which("ansible-inventory") or str(Path(sys.executable).parent / "ansible-inventory")
-    if not os.path.exists(found):
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("ansible-inventory is missing (ansible-core is in the test extras)")
-        pytest.skip("ansible-core is not installed")
-    return found
-
-
 _BACK = {"hostname": "ansible_host", "user": "ansible_user", "port": "ansible_port"}
 
 
@@ -342,7 +332,7 @@ _BACK = {"hostname": "ansible_host", "user": "ansible_user", "port": "ansible_po
 def test_reads_ansible_inventories_as_ansible_does(example: str, tmp_path: Path) -> None:
     """Variables and groups agree with ansible-inventory's view of the same file."""
     path = ROOT / example if example.startswith("configs/") else write(tmp_path, example, FLEET[example])
-    out = subprocess.run([_ansible_inventory(), "-i", str(path), "--list"], capture_output=True,
+    out = subprocess.run([tool("ansible-inventory"), "-i", str(path), "--list"], capture_output=True,
                          text=True, check=True, env={**os.environ, "ANSIBLE_LOCAL_TEMP": str(tmp_path)})
     theirs = json.loads(out.stdout)
     inv = load_inventory(path)
