@@ -21,6 +21,11 @@ def load_paramiko() -> ModuleType:
     held_back = "invoke" not in sys.modules
     if held_back:
         sys.modules["invoke"] = None  # type: ignore[assignment]  # makes `import invoke` fail fast
+    import logging
+
+    # paramiko logs a failed handshake (with a traceback) from its own thread; without a handler
+    # Python would print that on stderr. remoteenv reports it as one typed line instead (-vv shows it).
+    logging.getLogger("paramiko").addHandler(logging.NullHandler())
     try:
         import paramiko
     finally:

@@ -392,6 +392,10 @@ def _open(client: paramiko.SSHClient, kwargs: dict, host: Host, missing_keys: li
         raise HostUnreachable(name, f"cannot resolve hostname '{host.hostname}'",
                               "check the name, or set hostname in the inventory or ~/.ssh/config") from None
     except paramiko.SSHException as exc:
+        if "protocol banner" in str(exc) or "No existing session" in str(exc):
+            # TCP connected, but no SSH greeting came: a hung host, or something else on that port.
+            raise ConnectTimeout(name, f"no answer from {where} (the SSH server did not greet us)",
+                                 "check that the host is up and not overloaded, and that the port is sshd's") from None
         if "No authentication methods available" in str(exc):
             hint = (f"no such identity file: {', '.join(missing_keys)}" if missing_keys
                     else "load a key into your agent (ssh-add) or set identity_file")

@@ -59,6 +59,7 @@ def test_cut_link_times_out(make_testbed):
     result = remoteenv("probe", "h02", env=env)
     assert result.code == 3
     assert "h02: no answer" in result.err
+    assert "Traceback" not in result.err
     # the other host is not affected
     assert remoteenv("probe", "h01", "--json", env=env).code == 0
 
@@ -162,3 +163,23 @@ def test_hashed_known_hosts(make_testbed):
     changed = remoteenv("probe", host.name, env=env)
     assert changed.code == 3 and "HOST KEY CHANGED" in changed.err
     assert f"{bed.client.known_hosts}:1" in changed.err
+
+
+def test_port_that_never_greets_is_a_timeout(tmp_path):
+    """Something accepts the TCP connection but never speaks SSH (a hung sshd, a wrong port)."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    port = listener.getsockname()[1]
+    try:
+        inventory = tmp_path / "hosts.yaml"
+        inventory.write_text(f"hosts:\n  silent:\n    hostname: 127.0.0.1\n    port: {port}\n")
+        env = {"HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "REMOTEENV_CONNECT_TIMEOUT": "1"}
+        result = remoteenv("-i", str(inventory), "probe", "silent", env=env)
+    finally:
+        listener.close()
+    assert result.code == 3
+    assert result.err.startswith(f"error: silent: no answer from 127.0.0.1:{port}")
+    assert "Traceback" not in result.err and "Exception" not in result.err
