@@ -1015,6 +1015,14 @@ class Testbed:
         return f"<Testbed slot={self.slot} mode={self.mode} hosts={[h.name for h in self.hosts]}>"
 
 
+def needs_netns(bed: Testbed) -> None:
+    """Skip a test that needs hosts of their own (separate users, links to cut) in local mode."""
+    if bed.mode != "netns":
+        import pytest
+
+        pytest.skip("needs namespace mode (root and iproute2)")
+
+
 def make_testbed(n: int, *, gpus: int | list[int] = 0, down: dict[str, str] | None = None,
                  known: bool = True, prefix: str = "h", mode: str = "auto") -> Testbed:
     """Make a testbed with n hosts named <prefix>01, <prefix>02, ...

@@ -140,7 +140,7 @@ def test_missing_identity_file_is_named(testbed, tmp_path):
     host = testbed.host("h02")
     inventory = tmp_path / "hosts.yaml"
     inventory.write_text(f"hosts:\n  nokey:\n    hostname: {host.address}\n    user: {host.user}\n"
-                         f"    identity_file: {tmp_path}/missing_key\n")
+                         f"    port: {host.port}\n    identity_file: {tmp_path}/missing_key\n")
     home = tmp_path / "home"
     (home / ".ssh").mkdir(parents=True)
     (home / ".ssh" / "known_hosts").write_text(testbed.client.known_hosts.read_text())

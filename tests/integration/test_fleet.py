@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from cli_runner import remoteenv
+from testbed import needs_netns
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -143,6 +144,7 @@ LONG_STEP_PLAYBOOK = """
 
 def test_connection_lost_mid_step_stays_that_hosts_problem(make_testbed, tmp_path):
     bed = make_testbed(4)
+    needs_netns(bed)  # in local mode a cut stops sshd's listener, not the session already open
     env = {**bed.client.env(), "REMOTEENV_CONNECT_TIMEOUT": "3"}
     playbook = tmp_path / "long.yaml"
     playbook.write_text(textwrap.dedent(LONG_STEP_PLAYBOOK).lstrip())

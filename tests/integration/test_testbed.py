@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from testbed import needs_netns
 
 pytestmark = pytest.mark.integration
 
@@ -41,9 +42,6 @@ def ssh(bed, host, command, *options, timeout=60):
     )
 
 
-def needs_netns(bed):
-    if bed.mode != "netns":
-        pytest.skip("needs namespace mode (root and iproute2)")
 
 
 @contextlib.contextmanager
@@ -189,7 +187,7 @@ def test_sftp_subsystem(testbed):
     host = testbed.host("h03")
     result = subprocess.run(
         ["sftp", "-F", str(testbed.client.ssh_config), "-b", "-", host.name],
-        input="put /etc/hostname uploaded\n", capture_output=True, text=True,
+        input=f"put /etc/hostname {host.home}/uploaded\n", capture_output=True, text=True,
         env=testbed.client.env(), timeout=60,
     )
     assert result.returncode == 0, result.stderr
