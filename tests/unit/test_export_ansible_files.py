@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from ansible_tools import tool as ansible_tool
 
 from remoteenv.cli import main as cli_main
 from remoteenv.errors import ConfigError
@@ -60,18 +59,9 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
-def _tool(name: str) -> str:
-    found = shutil.which(name) or str(Path(sys.executable).parent / name)
-    if not os.path.exists(found):
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{name} is missing (ansible-core is in the test extras)")
-        pytest.skip("ansible-core is not installed")
-    return found
-
-
 def _ansible(tool: str, *args: str, cwd: Path) -> str:
     env = {**os.environ, "ANSIBLE_LOCAL_TEMP": str(cwd / "ansible-tmp"), "ANSIBLE_NOCOLOR": "1"}
-    done = subprocess.run([_tool(tool), *args], capture_output=True, text=True, cwd=cwd, env=env)
+    done = subprocess.run([ansible_tool(tool), *args], capture_output=True, text=True, cwd=cwd, env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
 
