@@ -10,7 +10,7 @@ from typing import Any
 from remoteenv.errors import ConfigError
 
 # The connection settings a host has; each is resolved from the first source that sets it.
-CONNECTION_FIELDS = ("hostname", "user", "port", "identity_files", "proxy_jump", "identities_only")
+CONNECTION_FIELDS = ("hostname", "user", "port", "identity_files", "proxy_jump", "proxy_command", "identities_only")
 
 
 @dataclass
@@ -23,6 +23,8 @@ class Host:
     port: int = 22
     identity_files: list[str] = field(default_factory=list)
     proxy_jump: str | None = None
+    # OpenSSH's ProxyCommand (tokens already expanded): its stdin/stdout carry the SSH connection.
+    proxy_command: str | None = None
     # OpenSSH's IdentitiesOnly: offer only identity_files (no agent, no default keys), so a server
     # that counts failed keys does not cut the login off first.
     identities_only: bool = False
@@ -46,6 +48,7 @@ class Host:
             "port": self.port,
             "identity_files": list(self.identity_files),
             "proxy_jump": self.proxy_jump,
+            "proxy_command": self.proxy_command,
             "identities_only": self.identities_only,
             "groups": list(self.groups),
             "vars": dict(self.vars),

@@ -104,6 +104,8 @@ class SSHConfigFile:
             found["identity_files"] = [os.path.expanduser(p) for p in raw["identityfile"]]
         if raw.get("identitiesonly", "").lower() == "yes":
             found["identities_only"] = True
+        if "proxycommand" in raw and raw["proxycommand"].lower() != "none":
+            found["proxy_command"] = raw["proxycommand"]
         if "proxyjump" in raw and raw["proxyjump"].lower() != "none":
             found["proxy_jump"] = raw["proxyjump"]
         return found

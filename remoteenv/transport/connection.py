@@ -321,6 +321,12 @@ def _connect_direct(host: Host, options: ConnectOptions, sock: paramiko.Channel 
         "banner_timeout": options.connect_timeout,
         "auth_timeout": options.connect_timeout,
     }
+    if sock is None and host.proxy_command:
+        try:
+            sock = paramiko.ProxyCommand(host.proxy_command)
+        except (OSError, ValueError, paramiko.SSHException) as exc:
+            raise HostUnreachable(host.name, f"ProxyCommand failed to start: {exc}",
+                                  "check the ProxyCommand line in your ssh config") from None
     if sock is not None:
         kwargs["sock"] = sock
     started = time.monotonic()
@@ -391,7 +397,13 @@ def _open(client: paramiko.SSHClient, kwargs: dict, host: Host, missing_keys: li
     except socket.gaierror:
         raise HostUnreachable(name, f"cannot resolve hostname '{host.hostname}'",
                               "check the name, or set hostname in the inventory or ~/.ssh/config") from None
+    except paramiko.ProxyCommandFailure as exc:
+        raise HostUnreachable(name, f"ProxyCommand failed: {exc}",
+                              "run the ProxyCommand from your ssh config by hand to see why") from None
     except paramiko.SSHException as exc:
+        if host.proxy_command and ("protocol banner" in str(exc) or "No existing session" in str(exc)):
+            raise HostUnreachable(name, f"no SSH server answered through ProxyCommand `{host.proxy_command}`",
+                                  "run the ProxyCommand from your ssh config by hand to see why") from None
         if "protocol banner" in str(exc) or "No existing session" in str(exc):
             # TCP connected, but no SSH greeting came: a hung host, or something else on that port.
             raise ConnectTimeout(name, f"no answer from {where} (the SSH server did not greet us)",

@@ -183,3 +183,28 @@ def test_port_that_never_greets_is_a_timeout(tmp_path):
     assert result.code == 3
     assert result.err.startswith(f"error: silent: no answer from 127.0.0.1:{port}")
     assert "Traceback" not in result.err and "Exception" not in result.err
+
+
+def test_proxy_command_from_ssh_config(testbed, monkeypatch):
+    jump, target = testbed.host("h01"), testbed.host("h02")
+    config = testbed.client.ssh_config.read_text()
+    hop = f"ssh -F {testbed.client.ssh_config} -W %h:%p h01"
+    testbed.client.ssh_config.write_text(
+        config + f"\nHost via-command\n  HostName {target.address}\n  User {target.user}\n"
+        f"  Port {target.port}\n  IdentityFile {testbed.client.key}\n  ProxyCommand {hop}\n"
+        f"\nHost broken-command\n  HostName {target.address}\n  ProxyCommand /bin/false\n")
+    try:
+        env = testbed.client.env()
+        result = remoteenv("probe", "via-command", "--json", env=env)
+        assert result.code == 0, result.err
+        assert result.json()["user"] == target.user
+        from remoteenv import api
+
+        monkeypatch.setenv("HOME", env["HOME"])
+        with api.open_host("via-command") as conn:
+            seen = conn.run("echo $SSH_CONNECTION", check=True).stdout.split()
+        assert seen[0] == jump.address
+        broken = remoteenv("probe", "broken-command", env=env)
+        assert broken.code == 3 and "ProxyCommand" in broken.err and "Traceback" not in broken.err
+    finally:
+        testbed.client.ssh_config.write_text(config)
