@@ -137,10 +137,6 @@ class Step:
         return task
 
 
-def param_names(cls: type[Step]) -> list[str]:
-    return [p.name for p in cls.PARAMS]
-
-
 def remote_path(path: str, chdir: str | None = None) -> str:
     """A path as remote queries and scripts take it: relative ones are under `chdir`, else home."""
     if path == "~" or path.startswith(("~/", "/")):

@@ -23,16 +23,6 @@ def has_placeholder(text: str) -> bool:
     return "{{" in text
 
 
-def names_in(text: str) -> list[str]:
-    """Variable names a string refers to (malformed placeholders are skipped here)."""
-    found = []
-    for match in _PLACEHOLDER.finditer(text):
-        expr = _EXPR.match(match.group(1))
-        if expr:
-            found.append(expr.group(1))
-    return found
-
-
 def render(text: str, variables: Mapping[str, Any], where: str, what: str = "",
            first_line: int | None = None) -> str:
     """Replace every placeholder in `text`; `where` ("file:line") and `what` name it in errors.

@@ -420,19 +420,3 @@ def _open(client: paramiko.SSHClient, kwargs: dict, host: Host, missing_keys: li
     except EOFError:
         raise HostUnreachable(name, f"{where} closed the connection during the handshake",
                               "check the host's sshd logs") from None
-
-
-def upload_bytes_sha256(data: bytes) -> str:
-    import hashlib
-
-    return hashlib.sha256(data).hexdigest()
-
-
-def local_sha256(path: Path) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
