@@ -24,7 +24,9 @@ def connect_options(inventory: Inventory, *, accept_new_host_key: bool = False,
                     connect_timeout: float | None = None) -> ConnectOptions:
     """Options whose ProxyJump hops resolve through the same inventory and ssh config."""
     config = SSHConfigFile()
-    timeout = connect_timeout or float(os.environ.get("REMOTEENV_CONNECT_TIMEOUT", "10"))
+    # Explicit (argument, then REMOTEENV_CONNECT_TIMEOUT) beats the host's ssh config ConnectTimeout.
+    env_timeout = os.environ.get("REMOTEENV_CONNECT_TIMEOUT")
+    timeout = connect_timeout or (float(env_timeout) if env_timeout else None)
     return ConnectOptions(accept_new_host_key=accept_new_host_key, connect_timeout=timeout,
                           resolve_jump=lambda name: resolve(inventory, name, config))
 

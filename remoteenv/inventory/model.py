@@ -10,7 +10,8 @@ from typing import Any
 from remoteenv.errors import ConfigError
 
 # The connection settings a host has; each is resolved from the first source that sets it.
-CONNECTION_FIELDS = ("hostname", "user", "port", "identity_files", "proxy_jump", "proxy_command", "identities_only")
+CONNECTION_FIELDS = ("hostname", "user", "port", "identity_files", "proxy_jump", "proxy_command", "identities_only",
+                     "connect_timeout")
 
 
 @dataclass
@@ -28,6 +29,7 @@ class Host:
     # OpenSSH's IdentitiesOnly: offer only identity_files (no agent, no default keys), so a server
     # that counts failed keys does not cut the login off first.
     identities_only: bool = False
+    connect_timeout: float | None = None  # seconds (ssh config's ConnectTimeout)
     groups: list[str] = field(default_factory=list)
     vars: dict[str, Any] = field(default_factory=dict)
     # field name -> where its value came from ("hosts.yaml:12", "~/.ssh/config", "default")
@@ -50,6 +52,7 @@ class Host:
             "proxy_jump": self.proxy_jump,
             "proxy_command": self.proxy_command,
             "identities_only": self.identities_only,
+            "connect_timeout": self.connect_timeout,
             "groups": list(self.groups),
             "vars": dict(self.vars),
             "sources": dict(self.sources),

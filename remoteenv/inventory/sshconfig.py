@@ -104,6 +104,8 @@ class SSHConfigFile:
             found["identity_files"] = [os.path.expanduser(p) for p in raw["identityfile"]]
         if raw.get("identitiesonly", "").lower() == "yes":
             found["identities_only"] = True
+        if raw.get("connecttimeout", "").isdigit() and int(raw["connecttimeout"]) > 0:
+            found["connect_timeout"] = float(raw["connecttimeout"])
         if "proxycommand" in raw and raw["proxycommand"].lower() != "none":
             found["proxy_command"] = raw["proxycommand"]
         if "proxyjump" in raw and raw["proxyjump"].lower() != "none":

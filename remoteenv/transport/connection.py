@@ -30,6 +30,8 @@ from remoteenv.transport import hostkeys
 
 log = logging.getLogger("remoteenv.transport")
 
+DEFAULT_CONNECT_TIMEOUT = 10.0
+
 # Exit code of coreutils `timeout` when it had to stop the command.
 _TIMEOUT_EXIT = 124
 
@@ -37,7 +39,8 @@ _TIMEOUT_EXIT = 124
 @dataclass
 class ConnectOptions:
     accept_new_host_key: bool = False
-    connect_timeout: float = 10.0
+    # None: the host's ConnectTimeout from ssh config, else DEFAULT_CONNECT_TIMEOUT.
+    connect_timeout: float | None = None
     # Resolves a ProxyJump hop name (e.g. through the inventory and ssh config) into a Host.
     resolve_jump: Callable[[str], Host] | None = None
     keepalive: int = 15
@@ -292,7 +295,7 @@ def _channel_to(via: Connection, target: Host, options: ConnectOptions) -> param
     try:
         return via.transport.open_channel(
             "direct-tcpip", (target.hostname, target.port), ("127.0.0.1", 0),
-            timeout=options.connect_timeout,
+            timeout=_connect_timeout(target, options),
         )
     except (paramiko.SSHException, OSError) as exc:
         raise HostUnreachable(target.name, f"jump host {via.host.name} cannot reach "
@@ -317,9 +320,9 @@ def _connect_direct(host: Host, options: ConnectOptions, sock: paramiko.Channel 
         "key_filename": keys or None,
         "look_for_keys": not only_listed,
         "allow_agent": not (only_listed or os.environ.get("REMOTEENV_NO_AGENT")),
-        "timeout": options.connect_timeout,
-        "banner_timeout": options.connect_timeout,
-        "auth_timeout": options.connect_timeout,
+        "timeout": _connect_timeout(host, options),
+        "banner_timeout": _connect_timeout(host, options),
+        "auth_timeout": _connect_timeout(host, options),
     }
     if sock is None and host.proxy_command:
         try:
@@ -337,6 +340,10 @@ def _connect_direct(host: Host, options: ConnectOptions, sock: paramiko.Channel 
     if options.keepalive:
         client.get_transport().set_keepalive(options.keepalive)
     return Connection(host, client)
+
+
+def _connect_timeout(host: Host, options: ConnectOptions) -> float:
+    return options.connect_timeout or host.connect_timeout or DEFAULT_CONNECT_TIMEOUT
 
 
 def _local_user() -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import time
 
 import pytest
 from cli_runner import remoteenv
@@ -60,6 +61,13 @@ def test_cut_link_times_out(make_testbed):
     assert result.code == 3
     assert "h02: no answer" in result.err
     assert "Traceback" not in result.err
+    # Without the variable, ssh config's ConnectTimeout decides how long to wait.
+    config = bed.client.ssh_config.read_text()
+    bed.client.ssh_config.write_text("Host h02\n  ConnectTimeout 1\n" + config)
+    started = time.monotonic()
+    quick = remoteenv("probe", "h02", env=bed.client.env())
+    assert quick.code == 3 and "h02: no answer" in quick.err
+    assert time.monotonic() - started < 8  # the default would wait 10 s
     # the other host is not affected
     assert remoteenv("probe", "h01", "--json", env=env).code == 0
 
