@@ -21,22 +21,34 @@ from remoteenv.transport import Connection, ConnectOptions, connect
 
 
 def connect_options(inventory: Inventory, *, accept_new_host_key: bool = False,
-                    connect_timeout: float | None = None) -> ConnectOptions:
-    """Options whose ProxyJump hops resolve through the same inventory and ssh config."""
-    config = SSHConfigFile()
+                    connect_timeout: float | None = None,
+                    ssh_config: SSHConfigFile | None = None) -> ConnectOptions:
+    """Options whose ProxyJump hops resolve through the same inventory and ssh config.
+
+    The ssh config is read only when a hop needs resolving (most hosts have none), or taken from
+    the caller, which has usually read it already to resolve the host itself.
+    """
+    configs = [ssh_config] if ssh_config is not None else []
+
+    def resolve_jump(name: str) -> Host:
+        if not configs:
+            configs.append(SSHConfigFile())
+        return resolve(inventory, name, configs[0])
+
     # Explicit (argument, then REMOTEENV_CONNECT_TIMEOUT) beats the host's ssh config ConnectTimeout.
     env_timeout = os.environ.get("REMOTEENV_CONNECT_TIMEOUT")
     timeout = connect_timeout or (float(env_timeout) if env_timeout else None)
     return ConnectOptions(accept_new_host_key=accept_new_host_key, connect_timeout=timeout,
-                          resolve_jump=lambda name: resolve(inventory, name, config))
+                          resolve_jump=resolve_jump)
 
 
 @contextmanager
 def open_host(name_or_host: str | Host, inventory: Inventory | None = None,
               accept_new_host_key: bool = False) -> Iterator[Connection]:
     inventory = inventory if inventory is not None else load_inventory()
-    host = name_or_host if isinstance(name_or_host, Host) else resolve(inventory, name_or_host)
-    conn = connect(host, connect_options(inventory, accept_new_host_key=accept_new_host_key))
+    config = SSHConfigFile() if not isinstance(name_or_host, Host) else None
+    host = name_or_host if isinstance(name_or_host, Host) else resolve(inventory, name_or_host, config)
+    conn = connect(host, connect_options(inventory, accept_new_host_key=accept_new_host_key, ssh_config=config))
     try:
         yield conn
     finally:
