@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import time
 
@@ -9,6 +10,26 @@ import pytest
 from cli_runner import remoteenv
 
 pytestmark = pytest.mark.integration
+
+
+@contextlib.contextmanager
+def ssh_config_with(testbed, before: str = "", after: str = ""):
+    """The shared testbed's ssh config with extra blocks (first match wins in ssh config), restored after."""
+    config = testbed.client.ssh_config.read_text()
+    testbed.client.ssh_config.write_text(before + config + after)
+    try:
+        yield
+    finally:
+        testbed.client.ssh_config.write_text(config)
+
+
+def connection_seen_by(alias: str, env: dict[str, str], monkeypatch) -> list[str]:
+    """SSH_CONNECTION on the host `alias` reaches: client address, client port, server address, port."""
+    from remoteenv import api
+
+    monkeypatch.setenv("HOME", env["HOME"])
+    with api.open_host(alias) as conn:
+        return conn.run("echo $SSH_CONNECTION", check=True).stdout.split()
 
 
 def test_unknown_host_key_refused_then_accepted(make_testbed):
@@ -91,24 +112,15 @@ def test_wrong_key_is_auth_failure(testbed, tmp_path):
 
 def test_proxy_jump_through_another_host(testbed, monkeypatch):
     jump, target = testbed.host("h01"), testbed.host("h02")
-    config = testbed.client.ssh_config.read_text()
-    testbed.client.ssh_config.write_text(
-        config + f"\nHost behind-h01\n  HostName {target.address}\n  User {target.user}\n"
-        f"  Port {target.port}\n  IdentityFile {testbed.client.key}\n  ProxyJump h01\n")
-    try:
+    with ssh_config_with(testbed, after=f"\nHost behind-h01\n  HostName {target.address}\n  User {target.user}\n"
+                         f"  Port {target.port}\n  IdentityFile {testbed.client.key}\n  ProxyJump h01\n"):
         env = testbed.client.env()
         result = remoteenv("probe", "behind-h01", "--json", env=env)
         assert result.code == 0, result.err
         assert result.json()["user"] == target.user
         # the target saw the connection come from the jump host's address
-        from remoteenv import api
-
-        monkeypatch.setenv("HOME", env["HOME"])
-        with api.open_host("behind-h01") as conn:
-            seen = conn.run("echo $SSH_CONNECTION", check=True).stdout.split()
+        seen = connection_seen_by("behind-h01", env, monkeypatch)
         assert seen[0] == jump.address and seen[2] == target.address
-    finally:
-        testbed.client.ssh_config.write_text(config)
 
 
 def test_malformed_inventory_names_file_and_line(testbed, tmp_path):
@@ -129,19 +141,14 @@ def test_identities_only_offers_just_the_listed_key(testbed, tmp_path):
     host = testbed.host("h02")
     default_key = testbed.client.home / ".ssh" / "id_ed25519"
     assert default_key.exists()
-    config = testbed.client.ssh_config.read_text()
     block = f"  HostName {host.address}\n  User {host.user}\n  Port {host.port}\n  IdentityFile {other_key}\n"
-    testbed.client.ssh_config.write_text(
-        f"Host only-listed\n{block}  IdentitiesOnly yes\nHost any-key\n{block}\n" + config)
-    try:
+    with ssh_config_with(testbed, before=f"Host only-listed\n{block}  IdentitiesOnly yes\nHost any-key\n{block}\n"):
         env = {**testbed.client.env(), "REMOTEENV_NO_AGENT": "1"}
         refused = remoteenv("probe", "only-listed", env=env)
         assert refused.code == 3 and "authentication failed" in refused.err
         fallback = remoteenv("probe", "any-key", "--json", env=env)
         assert fallback.code == 0, fallback.err
         assert fallback.json()["user"] == host.user
-    finally:
-        testbed.client.ssh_config.write_text(config)
 
 
 def test_missing_identity_file_is_named(testbed, tmp_path):
@@ -195,24 +202,14 @@ def test_port_that_never_greets_is_a_timeout(tmp_path):
 
 def test_proxy_command_from_ssh_config(testbed, monkeypatch):
     jump, target = testbed.host("h01"), testbed.host("h02")
-    config = testbed.client.ssh_config.read_text()
     hop = f"ssh -F {testbed.client.ssh_config} -W %h:%p h01"
-    testbed.client.ssh_config.write_text(
-        config + f"\nHost via-command\n  HostName {target.address}\n  User {target.user}\n"
-        f"  Port {target.port}\n  IdentityFile {testbed.client.key}\n  ProxyCommand {hop}\n"
-        f"\nHost broken-command\n  HostName {target.address}\n  ProxyCommand /bin/false\n")
-    try:
+    with ssh_config_with(testbed, after=f"\nHost via-command\n  HostName {target.address}\n  User {target.user}\n"
+                         f"  Port {target.port}\n  IdentityFile {testbed.client.key}\n  ProxyCommand {hop}\n"
+                         f"\nHost broken-command\n  HostName {target.address}\n  ProxyCommand /bin/false\n"):
         env = testbed.client.env()
         result = remoteenv("probe", "via-command", "--json", env=env)
         assert result.code == 0, result.err
         assert result.json()["user"] == target.user
-        from remoteenv import api
-
-        monkeypatch.setenv("HOME", env["HOME"])
-        with api.open_host("via-command") as conn:
-            seen = conn.run("echo $SSH_CONNECTION", check=True).stdout.split()
-        assert seen[0] == jump.address
+        assert connection_seen_by("via-command", env, monkeypatch)[0] == jump.address
         broken = remoteenv("probe", "broken-command", env=env)
         assert broken.code == 3 and "ProxyCommand" in broken.err and "Traceback" not in broken.err
-    finally:
-        testbed.client.ssh_config.write_text(config)
