@@ -20,6 +20,7 @@ from remoteenv.steps.base import (
     remote_path,
     sh_path,
 )
+from remoteenv.transport.connection import short_command
 
 if TYPE_CHECKING:
     from remoteenv.facts import HostFacts
@@ -31,14 +32,6 @@ SKIP_MARKER = "remoteenv-skip\t"
 @cache
 def _script() -> str:
     return resources.files("remoteenv.remote").joinpath("shell_step.sh").read_text(encoding="utf-8")
-
-
-def short(command: str, limit: int = 60) -> str:
-    lines = [ln.strip() for ln in command.strip().splitlines() if ln.strip()]
-    first = lines[0] if lines else ""
-    if len(lines) > 1:
-        first += " …"
-    return first if len(first) <= limit else first[: limit - 1] + "…"
 
 
 @register("shell")
@@ -141,13 +134,13 @@ class Shell(Step):
 
     def check(self, facts: HostFacts) -> Change | None:
         run, why = self._decide(facts)
-        return Change(f"run `{short(self.command)}`", why) if run else None
+        return Change(f"run `{short_command(self.command)}`", why) if run else None
 
     def noop_reason(self, facts: HostFacts) -> str:
         return self._decide(facts)[1]
 
     def describe(self) -> str:
-        return self.name or f"shell: {short(self.command)}"
+        return self.name or f"shell: {short_command(self.command)}"
 
     def apply(self, conn: Connection, facts: HostFacts) -> Result:
         args = [self.chdir or "", self.creates or "", self.removes or "", self.unless or "",

@@ -192,7 +192,7 @@ class Connection:
                     raise HostUnreachable(self.host.name, "connection lost while a command ran",
                                           "re-run: steps are safe to repeat")
                 if deadline is not None and time.monotonic() >= deadline:
-                    raise CommandTimeout(self.host.name, f"`{_short(command)}`", timeout or 0)
+                    raise CommandTimeout(self.host.name, f"`{short_command(command)}`", timeout or 0)
             exited = chan.recv_exit_status()
         except (TimeoutError, paramiko.SSHException, OSError, EOFError) as exc:
             raise HostUnreachable(self.host.name, f"connection lost while a command ran: {exc}",
@@ -201,11 +201,11 @@ class Connection:
             self._running.discard(chan)
             chan.close()
         if timeout is not None and exited == _TIMEOUT_EXIT:
-            raise CommandTimeout(self.host.name, f"`{_short(command)}`", timeout)
+            raise CommandTimeout(self.host.name, f"`{short_command(command)}`", timeout)
         result = RunResult(command, exited, b"".join(out).decode(errors="replace"),
                            b"".join(err).decode(errors="replace"), time.monotonic() - started)
         if check and not result.ok:
-            raise CommandFailed(self.host.name, _short(command), result.exited, result.stderr)
+            raise CommandFailed(self.host.name, short_command(command), result.exited, result.stderr)
         return result
 
     def run_script(
@@ -262,8 +262,12 @@ class Connection:
         return remote_path
 
 
-def _short(command: str, limit: int = 60) -> str:
-    first = command.strip().splitlines()[0] if command.strip() else command
+def short_command(command: str, limit: int = 60) -> str:
+    """A command as one line for messages: its first line, `…` where more was cut."""
+    lines = [ln.strip() for ln in command.strip().splitlines() if ln.strip()]
+    first = lines[0] if lines else ""
+    if len(lines) > 1:
+        first += " …"
     return first if len(first) <= limit else first[: limit - 1] + "…"
 
 
