@@ -11,7 +11,7 @@ from remoteenv.errors import ConfigError
 
 # The connection settings a host has; each is resolved from the first source that sets it.
 CONNECTION_FIELDS = ("hostname", "user", "port", "identity_files", "proxy_jump", "proxy_command", "identities_only",
-                     "connect_timeout")
+                     "connect_timeout", "server_alive_interval", "server_alive_count_max")
 
 
 @dataclass
@@ -30,6 +30,9 @@ class Host:
     # that counts failed keys does not cut the login off first.
     identities_only: bool = False
     connect_timeout: float | None = None  # seconds (ssh config's ConnectTimeout)
+    # ssh config's ServerAliveInterval (0: off) and ServerAliveCountMax: when a peer is declared dead.
+    server_alive_interval: float | None = None
+    server_alive_count_max: int | None = None
     groups: list[str] = field(default_factory=list)
     vars: dict[str, Any] = field(default_factory=dict)
     # field name -> where its value came from ("hosts.yaml:12", "~/.ssh/config", "default")
@@ -53,6 +56,8 @@ class Host:
             "proxy_command": self.proxy_command,
             "identities_only": self.identities_only,
             "connect_timeout": self.connect_timeout,
+            "server_alive_interval": self.server_alive_interval,
+            "server_alive_count_max": self.server_alive_count_max,
             "groups": list(self.groups),
             "vars": dict(self.vars),
             "sources": dict(self.sources),

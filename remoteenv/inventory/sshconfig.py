@@ -106,6 +106,10 @@ class SSHConfigFile:
             found["identities_only"] = True
         if raw.get("connecttimeout", "").isdigit() and int(raw["connecttimeout"]) > 0:
             found["connect_timeout"] = float(raw["connecttimeout"])
+        if raw.get("serveraliveinterval", "").isdigit():
+            found["server_alive_interval"] = float(raw["serveraliveinterval"])
+        if raw.get("serveralivecountmax", "").isdigit():
+            found["server_alive_count_max"] = int(raw["serveralivecountmax"])
         if "proxycommand" in raw and raw["proxycommand"].lower() != "none":
             found["proxy_command"] = raw["proxycommand"]
         if "proxyjump" in raw and raw["proxyjump"].lower() != "none":
