@@ -13,11 +13,27 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from remoteenv import facts as facts_mod
 from remoteenv.errors import RemoteenvError
 from remoteenv.inventory import Host, Inventory, SSHConfigFile, load_inventory, resolve
 from remoteenv.transport import Connection, ConnectOptions, connect
+
+EXAMPLE_INVENTORIES = ("hosts.example.yaml", "hosts.example.ini", "hosts.example.txt")
+
+
+def example_inventory(name: str = "hosts.example.yaml") -> Path:
+    """The shipped example inventory `name`, documented field by field.
+
+    Installed: remoteenv/configs inside the package (package data); from a source tree: configs/ at
+    its top. Hints name this path, so it must exist wherever remoteenv runs.
+    """
+    if name not in EXAMPLE_INVENTORIES:
+        raise ValueError(f"no example inventory {name!r}; there are {', '.join(EXAMPLE_INVENTORIES)}")
+    package = Path(__file__).resolve().parent
+    installed = package / "configs"
+    return (installed if installed.is_dir() else package.parent / "configs") / name
 
 
 def connect_options(inventory: Inventory, *, accept_new_host_key: bool = False,

@@ -4,6 +4,8 @@
     <state dir>/runs/last.json            a copy of the latest report
     <state dir>/runs/<run-id>/<host>.log  every step's full output on that host
 
+Only the newest KEEP_RUNS runs are kept: saving a report removes older reports and their logs.
+
 Host status: ok, changed (apply changed something), change (plan: something would change),
 failed, unreachable (could not connect or authenticate, or the connection was lost), cancelled.
 Step status: ok, changed, failed, skipped (apply); ok, change (plan).
@@ -25,6 +27,10 @@ from remoteenv.steps.base import Change, output_tail
 
 SCHEMA = 1
 TAIL_LINES = 20
+# Reports pile up otherwise (a fleet run writes a log per host); 50 covers any --retry-failed chain.
+KEEP_RUNS = 50
+# What new_run_id makes; nothing else in runs/ is ever removed.
+RUN_ID_RE = re.compile(r"\d{8}-\d{6}\.\d{3}-[0-9a-f]{6}")
 
 HOST_OK = "ok"
 HOST_CHANGED = "changed"
@@ -95,6 +101,7 @@ class RunReport:
     duration: float = 0.0
     hosts: list[HostReport] = field(default_factory=list)
     cancelled: bool = False
+    cancel_exit: int = 130  # the exit code of a cancelled run: 128 + the signal that stopped it
     path: Path | None = None  # where it was saved
 
     def counts(self) -> dict[str, int]:
@@ -108,7 +115,12 @@ class RunReport:
         return [h for h in self.hosts if h.status in (HOST_FAILED, HOST_UNREACHABLE)]
 
     def exit_code(self) -> int:
-        """0 when no host failed; 3 when every failure was reaching the host; else 1."""
+        """0 when no host failed; 3 when every failure was reaching the host; else 1.
+
+        A cancelled run's is 128 + the signal's number (130 for Ctrl-C), as a shell reports it.
+        """
+        if self.cancelled:
+            return self.cancel_exit
         failures = self.failures
         if not failures:
             return EXIT_OK
@@ -153,7 +165,29 @@ def save(report: RunReport) -> Path:
     for host in report.hosts:
         paths.write_private(logs / f"{_safe(host.host)}.log", host_log(report, host))
     report.path = path
+    prune(folder, keep=KEEP_RUNS, current=report.run_id)
     return path
+
+
+def prune(folder: Path, keep: int = KEEP_RUNS, current: str | None = None) -> list[str]:
+    """Remove all but the newest `keep` runs (report and log folder); returns the run ids removed.
+
+    Run ids sort by time, so the order of names is the order of runs. The run just saved is never
+    removed, whatever its id. Another process may prune at the same time: whatever is already gone
+    is fine.
+    """
+    import shutil
+
+    runs = sorted({p.name.removesuffix(".json") for p in folder.iterdir() if RUN_ID_RE.fullmatch(
+        p.name.removesuffix(".json"))})
+    old = [r for r in runs[:max(0, len(runs) - keep)] if r != current]
+    for run_id in old:
+        try:
+            (folder / f"{run_id}.json").unlink(missing_ok=True)
+        except OSError:
+            continue
+        shutil.rmtree(folder / run_id, ignore_errors=True)
+    return old
 
 
 def log_path(report: RunReport, host: str) -> Path:

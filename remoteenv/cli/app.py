@@ -13,7 +13,8 @@ app = typer.Typer(
     name="remoteenv",
     help=(
         "Turn a bare Linux GPU host reachable over SSH into a ready, reproducible workstation.\n\n"
-        "Exit codes: 0 ok, 1 failed on a host, 2 bad usage or config, 3 unreachable / auth / host key."
+        "Exit codes: 0 ok, 1 failed on a host, 2 bad usage or config, 3 unreachable / auth / host key, "
+        "130 interrupted (Ctrl-C)."
     ),
     epilog="Examples:  remoteenv demo  ·  remoteenv probe gpu-box  ·  remoteenv hosts --json",
     no_args_is_help=True,
@@ -36,7 +37,10 @@ def _globals(
         "--inventory", "-i", envvar="REMOTEENV_INVENTORY", metavar="PATH",
         help="Inventory file (remoteenv YAML, Ansible INI/YAML, ssh config, or a plain host list). "
              "Default: ./hosts.yaml, then hosts.yaml in the user config dir.")] = None,
-    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More detail (repeat for more).")] = 0,
+    # A counted flag, not a number. Typer shows the type (INTEGER) for an empty metavar, so a blank one.
+    verbose: Annotated[int, typer.Option(
+        "--verbose", "-v", count=True, metavar=" ", show_default=False,
+        help="Log each connection and probe with timings; -vv adds the SSH protocol log.")] = 0,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Print the version and exit.")] = False,
 ) -> None:

@@ -32,7 +32,7 @@ def select_hosts(inv: Inventory, names: list[str] | None, group: str | None = No
                  limit: str | None = None, *, default_all: bool = False) -> list[Host]:
     """Hosts named on the command line (globs allowed), narrowed by --group and --limit."""
     if not names and not group and not default_all:
-        raise ConfigError("no host given", "name a host (or --group G, or -i INVENTORY for all of it)")
+        raise ConfigError("no host given", "name a host or a glob ('*': every inventory host), or --group G")
     chosen = inv.select(names or None, group)
     if limit:
         import fnmatch

@@ -32,14 +32,15 @@ def hosts(
     from rich.table import Table
 
     if not selected:
-        console().print("No hosts. Add some to hosts.yaml (see configs/hosts.example.yaml) or pass -i PATH.")
+        _print_no_hosts()
         return
     table = Table(title=f"Hosts ({_tilde(str(inv.path)) if inv.path else 'no inventory file'})",
                   title_justify="left")
+    # At 80 columns the address must stay whole: long words fold onto the next line, never "…".
     table.add_column("name", no_wrap=True)
-    table.add_column("connects to")
-    table.add_column("groups")
-    table.add_column("from")
+    table.add_column("connects to", overflow="fold")
+    table.add_column("groups", overflow="fold")
+    table.add_column("from", overflow="fold")
     for h in selected:
         lines = [h.target]
         lines += [f"key {_tilde(k)}" for k in h.identity_files]
@@ -48,6 +49,27 @@ def hosts(
         sources = dict.fromkeys(_short_source(s) for s in h.sources.values() if s != "default")
         table.add_row(h.name, "\n".join(lines), ", ".join(h.groups), "\n".join(sources) or "defaults")
     console().print(table)
+
+
+def _print_no_hosts() -> None:
+    """What to write, in full: the hint must work from a pip install, which has no configs/ folder."""
+    from rich.markup import escape
+
+    from remoteenv.api import example_inventory
+    from remoteenv.paths import config_dir
+
+    out = console()
+    out.print("No hosts. Name them in ./hosts.yaml (or pass -i PATH), for example:")
+    out.print(escape(NO_HOSTS_EXAMPLE), soft_wrap=True)
+    out.print(f"(or in {escape(_tilde(str(config_dir() / 'hosts.yaml')))}; Ansible inventories, ssh config "
+              "files and plain host lists work too). Every field, documented:")
+    out.print(f"  {escape(str(example_inventory()))}", soft_wrap=True)
+
+
+NO_HOSTS_EXAMPLE = """\
+  hosts:
+    gpu-box: {hostname: 10.1.2.3, user: alice}
+    node1: {}                  # a ~/.ssh/config alias works as is"""
 
 
 def _tilde(path: str) -> str:

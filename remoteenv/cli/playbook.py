@@ -61,7 +61,7 @@ def plan(
         print_json({**report.to_json(), "report": str(report.path) if report.path else None})
     else:
         _print_plan(report)
-    raise typer.Exit(EXIT_CANCELLED if report.cancelled else report.exit_code())
+    raise typer.Exit(report.exit_code())
 
 
 def apply(
@@ -110,7 +110,7 @@ def apply(
                   stream_json=as_json, live=not as_json)
     if not as_json:
         _print_summary(report)
-    raise typer.Exit(EXIT_CANCELLED if report.cancelled else report.exit_code())
+    raise typer.Exit(report.exit_code())
 
 
 # -- selection --------------------------------------------------------------------------------
@@ -219,8 +219,11 @@ class LiveView:
     def print_line(self, event: Event) -> None:
         """Without a terminal: one line per finished host."""
         if event.kind == "host_end":
-            console().print(f"{event.host}: [{STATUS_STYLE.get(event.status or '', '')}]{event.status}[/]"
-                            f" ({event.elapsed or 0:.1f}s)" + (f" {_esc(event.message)}" if event.message else ""))
+            host = event.host or ""
+            message = _without_host(event.message or "", [host])
+            console().print(_hanging(
+                f"{_esc(host)}:", f"[{STATUS_STYLE.get(event.status or '', '')}]{event.status}[/]"
+                f" ({event.elapsed or 0:.1f}s)" + (f" {_esc(message)}" if message else "")))
 
     def __rich__(self) -> Any:
         from rich.table import Table
@@ -260,6 +263,8 @@ def _esc(text: str) -> str:
 
 
 # -- after the run ----------------------------------------------------------------------------
+# Both views fit the terminal (80 columns included): host names and statuses are never cut; long
+# text wraps under its own indent instead of back at column 0; paths are shortened with ~.
 def _print_plan(report: rp.RunReport) -> None:
     from remoteenv import report as rp
 
@@ -271,19 +276,21 @@ def _print_plan(report: rp.RunReport) -> None:
         else:
             key = ("error", h.status, h.message)
         groups.setdefault(key, []).append(h.host)
-    out.print(f"[bold]Plan: {report.playbook}[/] on {len(report.hosts)} host(s)")
+    out.print(f"[bold]Plan: {_esc(report.playbook)}[/] on {len(report.hosts)} host(s)")
     for key, names in groups.items():
-        who = _names(names)
+        who = _esc(_names(names))
         if key and key[0] == "error":
-            out.print(f"[{STATUS_STYLE.get(key[1], '')}]{who}: {key[1]}[/] {_esc(key[2])}")
+            out.print(f"[{STATUS_STYLE.get(key[1], '')}]{who}: {key[1]}[/]")
+            if key[2]:
+                out.print(_hanging("   ", _esc(_without_host(key[2], names))))
             continue
         if not key:
             out.print(f"[green]{who}: nothing to change[/]")
             continue
         out.print(f"[yellow]{who}: {len(key)} step(s) would change[/]")
         for description, summary, reason in key:
-            out.print(f"  [yellow]+[/] {_esc(description)}: {_esc(summary)}"
-                      + (f" [dim]({_esc(reason)})[/]" if reason else ""))
+            out.print(_hanging("  [yellow]+[/]", f"{_esc(description)}: {_esc(summary)}"
+                               + (f" [dim]({_esc(reason)})[/]" if reason else "")))
     if report.cancelled:
         out.print("[magenta]cancelled[/]: the plan is incomplete")
 
@@ -292,35 +299,94 @@ def _names(names: list[str], limit: int = 8) -> str:
     return ", ".join(names[:limit]) + (f", … ({len(names)} hosts)" if len(names) > limit else "")
 
 
+def _without_host(message: str, names: list[str]) -> str:
+    """Messages often start with the host's name, which the line above already shows."""
+    prefix = f"{names[0]}: "
+    return message[len(prefix):] if len(names) == 1 and message.startswith(prefix) else message
+
+
+def _hanging(marker: str, text: str) -> Any:
+    """`marker text`, with text's wrapped lines indented under its first character (rich markup)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    grid = Table.grid(padding=(0, 1, 0, 0))
+    grid.add_column(no_wrap=True)
+    grid.add_column(overflow="fold")
+    grid.add_row(Text.from_markup(marker), Text.from_markup(text))
+    return grid
+
+
+SUMMARY_COUNTS = (("ok", "ok"), ("changed", "chg"), ("failed", "fail"), ("skipped", "skip"))
+
+
 def _print_summary(report: rp.RunReport) -> None:
+    from rich import box
     from rich.table import Table
 
     out = console()
-    table = Table(title=f"apply {report.playbook} · {report.duration:.1f}s", title_justify="left")
-    for column in ("host", "status", "ok", "changed", "failed", "skipped", "time", "message"):
-        table.add_column(column, justify="right" if column in ("ok", "changed", "failed", "skipped") else "left")
+    table = Table(title=f"apply {_esc(report.playbook)} · {report.duration:.1f}s", title_justify="left",
+                  box=box.SIMPLE_HEAD, caption="steps: ok, changed, failed, skipped", caption_justify="left",
+                  caption_style="dim")
+    # Host names fold (never cut) if one is wider than the terminal allows; the rest never wraps.
+    table.add_column("host", overflow="fold", min_width=min(30, max((len(h.host) for h in report.hosts),
+                                                                    default=4)))
+    table.add_column("status", no_wrap=True, min_width=max((len(h.status) for h in report.hosts), default=6))
+    for _, header in SUMMARY_COUNTS:
+        table.add_column(header, justify="right", no_wrap=True)
+    table.add_column("time", justify="right", no_wrap=True)
     for h in report.hosts:
         c = h.counts()
         style = STATUS_STYLE.get(h.status, "")
-        table.add_row(h.host, f"[{style}]{h.status}[/]", str(c.get("ok", 0)), str(c.get("changed", 0)),
-                      str(c.get("failed", 0)), str(c.get("skipped", 0)), f"{h.duration:.1f}s",
-                      _esc(h.message))
+        table.add_row(_esc(h.host), f"[{style}]{h.status}[/]", *(str(c.get(k, 0)) for k, _ in SUMMARY_COUNTS),
+                      f"{h.duration:.1f}s")
     out.print(table)
+    # What went wrong, host by host, under the table: messages are too long for a column.
     for h in report.hosts:
         step = h.failed_step
+        if not h.message and step is None:
+            continue
+        style = STATUS_STYLE.get(h.status, "")
+        out.print(_hanging(f"[{style}]{_esc(h.host)}[/]",
+                           f"[{style}]{h.status}[/]: {_esc(_without_host(h.message, [h.host]))}"))
         if step is None or not step.output.strip():
             continue
-        out.print(f"[bold red]{h.host}[/]: step {step.index + 1} ({_esc(step.description)}) {_esc(step.message)}")
         for line in step.tail(10):
-            out.print(f"  [dim]│[/] {_esc(line)}")
+            out.print(_hanging("  [dim]│[/]", _esc(line)))
     counts = report.counts()
     out.print(" · ".join(f"[{STATUS_STYLE.get(s, '')}]{n} {s}[/]" for s, n in sorted(counts.items()))
               + (" · [magenta]cancelled: later steps did not run[/]" if report.cancelled else ""))
     if report.path:
-        out.print(f"[dim]report: {report.path}  (logs: {report.path.with_suffix('')}/)[/]", soft_wrap=True)
+        _print_labelled(out, "report:", _short_path(str(report.path)))
+        _print_labelled(out, "logs:", _short_path(str(report.path.with_suffix(""))) + "/")
     if report.failures:
-        out.print("[dim]retry the failed hosts: remoteenv apply "
-                  f"{_esc(report.playbook_path or report.playbook)} --retry-failed[/]", soft_wrap=True)
+        _print_labelled(out, "retry the failed hosts:",
+                        f"remoteenv apply {_short_path(report.playbook_path or report.playbook)} --retry-failed")
+
+
+def _print_labelled(out: Any, label: str, value: str) -> None:
+    """`label value` on one line when it fits, else the value alone on the next line, whole."""
+    from rich.markup import escape
+
+    if len(label) + 1 + len(value) <= out.width:
+        out.print(f"[dim]{label} {escape(value)}[/]", soft_wrap=True)
+    else:
+        out.print(f"[dim]{label}[/]")
+        out.print(f"  [dim]{escape(value)}[/]", soft_wrap=True)
+
+
+def _short_path(path: str) -> str:
+    """Relative to the current folder when inside it, else with ~ for the home folder."""
+    import os
+
+    try:
+        rel = os.path.relpath(path)
+        if not rel.startswith(os.pardir):
+            return rel
+    except ValueError:  # another drive (Windows)
+        pass
+    home = os.path.expanduser("~")
+    return "~" + path[len(home):] if path == home or path.startswith(home + os.sep) else path
 
 
 def register(app: typer.Typer) -> None:

@@ -13,21 +13,30 @@ from remoteenv.errors import EXIT_OK
 
 if TYPE_CHECKING:
     from remoteenv.facts import HostFacts
+    from remoteenv.inventory import Inventory
 
 
 def probe(
-    names: Annotated[list[str], typer.Argument(help="Host names (inventory, ~/.ssh/config alias, or hostname).")],
+    names: Annotated[list[str] | None, typer.Argument(
+        help="Host names or globs (inventory, ~/.ssh/config alias, or hostname); "
+             "optional with --group.", show_default=False)] = None,
     group: common.GroupOpt = None,
     limit: common.LimitOpt = None,
     accept_new_host_key: common.AcceptNewOpt = False,
-    as_json: common.JsonOpt = False,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print JSON: one named host gives its facts object; a selection (a glob, --group, "
+                       "--limit or several names) always gives a list of {host, facts, error}.")] = False,
 ) -> None:
     """Connect to hosts and show their facts.
+
+    JSON: one named host prints its facts object (if it fails: nothing, and the error on stderr).
+    A selection (a glob, a group, --limit or several names) always prints a list of {"host", "facts", "error"}.
 
     Examples:
       remoteenv probe gpu-box
       remoteenv probe gpu-box --json | jq .gpus
-      remoteenv probe 'node*' --group lab
+      remoteenv probe --group lab
+      remoteenv probe 'node*' --json | jq -r '.[] | select(.error) | .host'
     """
     inv = common.inventory()
     hosts = common.select_hosts(inv, names, group, limit)
@@ -45,12 +54,12 @@ def probe(
     else:
         outcomes = api.probe_many(hosts, inv, accept_new_host_key)
     if as_json:
-        if len(outcomes) == 1 and outcomes[0].facts:
-            print_json(outcomes[0].facts.to_json())
-        elif len(outcomes) > 1:
+        if is_selection(inv, names, group, limit):
             print_json([{"host": o.host.name,
                          "facts": o.facts.to_json() if o.facts else None,
                          "error": o.error.one_line() if o.error else None} for o in outcomes])
+        elif outcomes[0].facts:
+            print_json(outcomes[0].facts.to_json())
     else:
         for o in outcomes:
             if o.facts:
@@ -63,12 +72,26 @@ def probe(
     raise typer.Exit(EXIT_OK)
 
 
+def is_selection(inv: Inventory, names: list[str] | None, group: str | None, limit: str | None) -> bool:
+    """True unless exactly one host was named outright.
+
+    The JSON shape follows what was asked, not how many hosts matched: `probe 'gpu-*' --json` stays a
+    list when the glob matches one host. A name is a selection when it is a glob, a comma list or a
+    group (host patterns read as Ansible's do)."""
+    if group or limit or not names or len(names) != 1:
+        return True
+    name = names[0].strip()
+    if any(c in name for c in "*?[,"):
+        return True
+    return (name in inv.groups or name == "all") and name not in inv.entries
+
+
 def render(name: str, f: HostFacts):  # -> rich renderable
     from rich.table import Table
 
     table = Table(title=f"{name}  ({f.user}@{f.hostname})", title_justify="left", show_header=False)
-    table.add_column(style="bold")
-    table.add_column()
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")  # paths fold at a narrow terminal instead of ending in "…"
     table.add_row("OS", f"{f.os_name or f.os_id} · kernel {f.kernel} · {f.arch}")
     table.add_row("CPU / memory", f"{f.cpus} CPUs · {human_bytes(f.memory_bytes)}")
     table.add_row("free in home", f"{human_bytes(f.disk_free_bytes)} ({f.home})")
@@ -93,4 +116,4 @@ def register(app: typer.Typer) -> None:
     app.command("probe")(probe)
 
 
-__all__ = ["probe", "register", "render"]
+__all__ = ["is_selection", "probe", "register", "render"]
