@@ -44,7 +44,7 @@ _SSH_BLOCK = re.compile(r"(?i)^(host|match)(\s*=\s*|\s+)\S")
 
 
 def _detect_format(path: Path, text: str) -> str:
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith(("#", ";"))]
+    lines = [ln.strip() for ln in paths.text_lines(text) if ln.strip() and not ln.strip().startswith(("#", ";"))]
     first = lines[0] if lines else ""
     if path.suffix.lower() in (".yaml", ".yml") or first == "---" or re.match(r"^[\w.-]+:$", first):
         return "yaml"
@@ -65,10 +65,7 @@ def load_inventory(path: str | os.PathLike | None = None, *, search: bool = True
         return Inventory()
     from remoteenv import yamlio
 
-    try:
-        text = found.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{found}: cannot read: {exc.strerror}") from None
+    text = paths.read_text_file(found, "inventory")
     fmt = _detect_format(found, text)
     if fmt == "yaml":
         data = yamlio.load_text(text, str(found))

@@ -11,9 +11,12 @@ host > child group > parent group > `all`; groups at the same depth are ordered 
 from __future__ import annotations
 
 import ast
+import itertools
+import math
 import re
 import shlex
 import string
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +24,7 @@ from typing import Any
 from remoteenv import yamlio
 from remoteenv.errors import ConfigError
 from remoteenv.inventory.model import Group, HostEntry, Inventory
+from remoteenv.paths import text_lines
 from remoteenv.yamlio import LineDict, kind_of
 
 # Ansible's own spellings of each connection setting (older `ansible_ssh_*` names included).
@@ -74,6 +78,17 @@ class _Drafts:
         self.path = path
         self.groups: dict[str, _GroupDraft] = {}
         self.hosts: dict[str, _HostDraft] = {}
+        self.range_hosts = 0  # hosts made by [a:b] ranges so far
+
+    def expand(self, pattern: str, where: str) -> tuple[list[str], int | None]:
+        """expand_host_pattern, with all the ranges of the file together capped too."""
+        names, port = expand_host_pattern(pattern, where)
+        if len(names) > 1:
+            self.range_hosts += len(names)
+            if self.range_hosts > MAX_RANGE_HOSTS:
+                raise ConfigError(f"{where}: the host ranges of {self.path} expand to more than "
+                                  f"{MAX_RANGE_HOSTS:,} hosts", "list the hosts, or use fewer or smaller ranges")
+        return names, port
 
     def group(self, name: str, source: str) -> _GroupDraft:
         if name not in self.groups:
@@ -97,22 +112,29 @@ class _Drafts:
 # ---------------------------------------------------------------- shared helpers
 
 
-def expand_host_pattern(pattern: str, where: str) -> tuple[list[str], int | None]:
-    """`web[01:03].lan:2222` -> (["web01.lan", "web02.lan", "web03.lan"], 2222), as Ansible does."""
+# A range is a few bytes that can stand for any number of hosts: `h[1:999999]` is a million.
+MAX_PATTERN_HOSTS = 10_000  # hosts one pattern may expand to
+MAX_RANGE_HOSTS = 100_000  # hosts all the ranges of one inventory may expand to
+_NUMBER = re.compile(r"[0-9]{1,9}")
+
+
+def expand_host_pattern(pattern: str, where: str, limit: int = MAX_PATTERN_HOSTS) -> tuple[list[str], int | None]:
+    """`web[01:03].lan:2222` -> (["web01.lan", "web02.lan", "web03.lan"], 2222), as Ansible does.
+
+    A pattern that would expand to more than `limit` hosts is a ConfigError, found before expanding.
+    """
     port: int | None = None
     text = pattern.strip()
-    bracketed = re.match(r"^\[([^\]]+)\]:(\d+)$", text)
+    bracketed = re.match(r"^\[([^\]]+)\]:([0-9]+)$", text)
     if bracketed and _is_ipv6(bracketed[1]):
-        text, port = bracketed[1], int(bracketed[2])
+        text, port = bracketed[1], _port_number(bracketed[2], pattern, where)
     elif not _is_ipv6(text):
-        with_port = re.match(r"^((?:[^:\[\]]|\[[^\]]*\])*):(\d+)$", text)
+        with_port = re.match(r"^((?:[^:\[\]]|\[[^\]]*\])*):([0-9]+)$", text)
         if with_port:
-            text, port = with_port[1], int(with_port[2])
+            text, port = with_port[1], _port_number(with_port[2], pattern, where)
         elif text.endswith(":"):
             raise ConfigError(f"{where}: host pattern {pattern!r} ends in ':' without a port")
-    if port is not None and not 0 < port < 65536:
-        raise ConfigError(f"{where}: port {port} in {pattern!r} is not from 1 to 65535")
-    names = _expand_ranges(text, where) if "[" in text else [text]
+    names = _expand_ranges(text, where, limit) if "[" in text else [text]
     for name in names:
         if not (_HOST_NAME.match(name) or _is_ipv6(name)):
             raise ConfigError(f"{where}: {name!r} is not a valid host name",
@@ -120,43 +142,72 @@ def expand_host_pattern(pattern: str, where: str) -> tuple[list[str], int | None
     return names, port
 
 
+def _port_number(text: str, pattern: str, where: str) -> int:
+    if len(text) > 5 or not 0 < int(text) < 65536:
+        raise ConfigError(f"{where}: port {text[:12]} in {pattern[:80]!r} is not from 1 to 65535")
+    return int(text)
+
+
 def _is_ipv6(text: str) -> bool:
     # one or two colons are a port or a [a:b:step] range; an IPv6 address has '::' or seven
     return bool(_IPV6_CHARS.match(text)) and ("::" in text or text.count(":") == 7)
 
 
-def _expand_ranges(text: str, where: str) -> list[str]:
-    match = _RANGE.search(text)
-    if match is None:
-        return [text]
-    head, tail = text[: match.start()], text[match.end():]
-    bounds = match[1].split(":")
+def _expand_ranges(text: str, where: str, limit: int = MAX_PATTERN_HOSTS) -> list[str]:
+    """Every name of a pattern with [a:b] / [a:b:step] ranges; their product is counted first."""
+    parts: list[Sequence[str]] = []
+    position = 0
+    for match in _RANGE.finditer(text):
+        parts += [[text[position: match.start()]], _range(match[1], where)]
+        position = match.end()
+    parts.append([text[position:]])
+    count = math.prod(len(part) for part in parts)
+    if count > limit:
+        raise ConfigError(f"{where}: host pattern {text[:80]!r} expands to {count:,} hosts, "
+                          f"more than the {limit:,} remoteenv takes from one pattern",
+                          "split the range over several lines, or list the hosts")
+    return ["".join(names) for names in itertools.product(*parts)]
+
+
+def _range(spec: str, where: str) -> Sequence[str]:
+    """The values of one `[begin:end]` or `[begin:end:step]`, not yet expanded (a range is lazy)."""
+    bounds = spec.split(":")
     if len(bounds) not in (2, 3) or not bounds[1]:
-        raise ConfigError(f"{where}: host range [{match[1]}] must be [begin:end] or [begin:end:step]")
+        raise ConfigError(f"{where}: host range [{spec[:40]}] must be [begin:end] or [begin:end:step]")
     begin, end = bounds[0] or "0", bounds[1]
     step_text = bounds[2] if len(bounds) == 3 else "1"
-    if not step_text.isdigit() or int(step_text) < 1:
-        raise ConfigError(f"{where}: host range [{match[1]}] needs a positive whole step")
+    if not _NUMBER.fullmatch(step_text) or int(step_text) < 1:
+        raise ConfigError(f"{where}: host range [{spec[:40]}] needs a positive whole step")
     step = int(step_text)
     letters = string.ascii_letters
     if len(begin) == len(end) == 1 and begin in letters and end in letters:
         if letters.index(begin) > letters.index(end):
-            raise ConfigError(f"{where}: host range [{match[1]}] must have begin <= end")
-        values = list(letters[letters.index(begin): letters.index(end) + 1: step])
-    elif begin.isdigit() and end.isdigit():
+            raise ConfigError(f"{where}: host range [{spec}] must have begin <= end")
+        return letters[letters.index(begin): letters.index(end) + 1: step]
+    if _NUMBER.fullmatch(begin) and _NUMBER.fullmatch(end):
         width = len(begin) if begin.startswith("0") and len(begin) > 1 else 0
         if width and len(end) != width:
-            raise ConfigError(f"{where}: host range [{match[1]}] must have begin and end of equal width",
+            raise ConfigError(f"{where}: host range [{spec}] must have begin and end of equal width",
                               "write it like [01:10]")
-        values = [str(n).zfill(width) for n in range(int(begin), int(end) + 1, step)]
-        if not values:
-            raise ConfigError(f"{where}: host range [{match[1]}] must have begin <= end")
-    else:
-        raise ConfigError(f"{where}: host range [{match[1]}] must be numbers or single letters")
-    out: list[str] = []
-    for value in values:
-        out.extend(_expand_ranges(f"{head}{value}{tail}", where))
-    return out
+        numbers = range(int(begin), int(end) + 1, step)
+        if not numbers:
+            raise ConfigError(f"{where}: host range [{spec}] must have begin <= end")
+        return _Numbers(numbers, width)
+    raise ConfigError(f"{where}: host range [{spec[:40]}] must be numbers (up to 9 digits) or single letters")
+
+
+@dataclass(frozen=True)
+class _Numbers(Sequence[str]):
+    """The numbers of a range as zero-padded text, made only when expanded."""
+
+    numbers: range
+    width: int
+
+    def __len__(self) -> int:
+        return len(self.numbers)
+
+    def __getitem__(self, index):  # type: ignore[override]
+        return str(self.numbers[index]).zfill(self.width)
 
 
 def _from_ssh_args(args: str, where: str) -> tuple[str | None, list[str], str]:
@@ -233,8 +284,8 @@ def _split_vars(variables: dict[str, Any], lines: dict[str, str], fallback: str
 
 
 def _port(value: Any, key: str, where: str) -> int:
-    text = str(value).strip() if not isinstance(value, bool) else ""
-    if not text.isdigit() or not 0 < int(text) < 65536:
+    text = str(value).strip() if isinstance(value, (int, str)) and not isinstance(value, bool) else ""
+    if not re.fullmatch(r"[0-9]{1,5}", text) or not 0 < int(text) < 65536:
         raise ConfigError(f"{where}: {key} must be a number from 1 to 65535, not {value!r}")
     return int(text)
 
@@ -282,7 +333,7 @@ def _finish(drafts: _Drafts, fmt: str) -> Inventory:
     for name, draft in drafts.groups.items():
         raw = draft.vars.get(_PRIORITY_VAR, 1)
         where = draft.var_lines.get(_PRIORITY_VAR, draft.source)
-        if isinstance(raw, bool) or not str(raw).lstrip("-").isdigit():
+        if not isinstance(raw, (int, str)) or isinstance(raw, bool) or not re.fullmatch(r"-?[0-9]{1,9}", str(raw)):
             raise ConfigError(f"{where}: {_PRIORITY_VAR} must be a whole number, not {raw!r}")
         priority[name] = int(raw)
         settings, variables = _split_vars(draft.vars, draft.var_lines, draft.source)
@@ -303,11 +354,43 @@ def _finish(drafts: _Drafts, fmt: str) -> Inventory:
 
 
 def _literal(text: str) -> Any:
-    """An INI value as Ansible reads it: a Python literal when it parses as one, else the text."""
+    """An INI value as Ansible reads it: a Python literal when it parses as one, else the text.
+
+    Only literals a YAML or JSON value could be (text, numbers, booleans, None, lists, tuples as
+    lists, mappings with scalar keys, not too deep or long) are taken; anything else
+    (`{1j: 2}`, `{1, 2}`, b'x', a 5,000-digit number) stays the text it was written as, so every
+    variable can be printed as JSON and written as YAML.
+    """
+    if not text or text[0] not in "-+0123456789.[{(\"'TFN":  # cheap: most values are plain words
+        return text
     try:
-        return ast.literal_eval(text)
+        value = ast.literal_eval(text)
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         return text
+    plain = _plain(value, 0)
+    return text if plain is _NOT_PLAIN else plain
+
+
+_NOT_PLAIN = object()
+_MAX_LITERAL_DEPTH = 32
+
+
+def _plain(value: Any, depth: int) -> Any:
+    if isinstance(value, (str, bool, float, type(None))):
+        return value
+    if isinstance(value, int):
+        return value if value.bit_length() <= 1000 else _NOT_PLAIN
+    if depth >= _MAX_LITERAL_DEPTH:
+        return _NOT_PLAIN
+    if isinstance(value, (list, tuple)):
+        items = [_plain(item, depth + 1) for item in value]
+        return _NOT_PLAIN if any(item is _NOT_PLAIN for item in items) else items
+    if isinstance(value, dict):
+        pairs = {k: _plain(v, depth + 1) for k, v in value.items()}
+        keys_ok = all(isinstance(k, (str, int, float, bool, type(None))) and _plain(k, depth) is not _NOT_PLAIN
+                      for k in pairs)
+        return pairs if keys_ok and all(v is not _NOT_PLAIN for v in pairs.values()) else _NOT_PLAIN
+    return _NOT_PLAIN
 
 
 # ---------------------------------------------------------------- INI
@@ -319,7 +402,7 @@ def parse_ini(text: str, path: Path) -> Inventory:
     drafts.group("all", f"{path}:1").declared = True
     group, state = "ungrouped", "hosts"
     pending: dict[str, str] = {}  # group mentioned in :children or :vars -> where, until declared
-    for number, raw in enumerate(text.splitlines(), start=1):
+    for number, raw in enumerate(text_lines(text), start=1):
         where = f"{path}:{number}"
         line = raw.strip()
         if not line or line[0] in "#;":
@@ -371,7 +454,7 @@ def _ini_host_line(drafts: _Drafts, group: str, line: str, where: str) -> None:
         raise ConfigError(f"{where}: cannot read host line {line!r}: {exc}") from None
     if not words:
         return
-    names, port = expand_host_pattern(words[0], where)
+    names, port = drafts.expand(words[0], where)
     variables: dict[str, Any] = {}
     if port is not None:
         variables["ansible_port"] = port
@@ -428,7 +511,7 @@ def _yaml_group(drafts: _Drafts, name: str, block: Any, where: str) -> None:
         if host_vars is not None and not isinstance(host_vars, dict):
             raise ConfigError(f"{at}: host '{pattern}' must map to its variables (or nothing), "
                               f"not {kind_of(host_vars)}")
-        names, port = expand_host_pattern(pattern, at)
+        names, port = drafts.expand(pattern, at)
         variables = {} if port is None else {"ansible_port": port}
         lines = dict.fromkeys(variables, at)
         for key, value in (host_vars or {}).items():

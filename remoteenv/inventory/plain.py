@@ -6,18 +6,19 @@ import re
 from pathlib import Path
 
 from remoteenv.errors import ConfigError
+from remoteenv.paths import text_lines
 from remoteenv.inventory.model import HostEntry, Inventory
 
 # An IPv6 address takes a port only in brackets ([::1]:2222), as in Ansible and OpenSSH's ssh://.
 _LINE = re.compile(
     r"^(?:(?P<user>[^@\s\[\]]+)@)?"
-    r"(?:(?P<host>\[[0-9a-fA-F:.]+\]|[\w.-]+)(?::(?P<port>\d+))?|(?P<ipv6>[0-9a-fA-F.]*::[0-9a-fA-F:.]*))$"
+    r"(?:(?P<host>\[[0-9a-fA-F:.]+\]|[\w.-]+)(?::(?P<port>[0-9]{1,5}))?|(?P<ipv6>[0-9a-fA-F.]*::[0-9a-fA-F:.]*))$"
 )
 
 
 def parse(text: str, path: Path) -> Inventory:
     inv = Inventory(path=path, format="plain")
-    for number, raw in enumerate(text.splitlines(), start=1):
+    for number, raw in enumerate(text_lines(text), start=1):
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
