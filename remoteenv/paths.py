@@ -75,7 +75,7 @@ def read_regular_file(path: str | os.PathLike, limit: int, what: str = "file") -
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             kind = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file"
-            raise ConfigError(f"{path}: cannot read {what}: it is {kind}", f"give the path of a {what}")
+            raise ConfigError(f"{path}: cannot read {what}: it is {kind}", "give the path of a regular file")
         try:
             data = fh.read(limit + 1)
         except OSError as exc:

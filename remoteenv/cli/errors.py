@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 import typer
@@ -11,17 +12,34 @@ from remoteenv.errors import EXIT_FAILED, RemoteenvError
 
 
 def report(exc: RemoteenvError) -> None:
+    print_problem("error", exc.message, exc.hint)
+
+
+def print_problem(label: str, message: str, hint: str | None = None) -> None:
+    """`label: message` and `hint: ...`, each exactly one line of the person's own text.
+
+    The text is printed as rich Text, never as markup: a message may hold `[...]` (an INI
+    section) or `:100:` (a line number), which markup would style or turn into an emoji.
+    """
+    from rich.text import Text
+
     from remoteenv.cli.output import err_console
 
-    err_console().print(f"[bold red]error:[/] {_escape(exc.message)}", highlight=False, soft_wrap=True)
-    if exc.hint:
-        err_console().print(f"[dim]hint:[/] {_escape(exc.hint)}", highlight=False, soft_wrap=True)
+    style = "bold red" if label == "error" else "bold yellow"
+    console = err_console()
+    console.print(Text.assemble((f"{label}:", style), " ", one_line(message)), soft_wrap=True)
+    if hint:
+        console.print(Text.assemble(("hint:", "dim"), " ", one_line(hint)), soft_wrap=True)
 
 
-def _escape(text: str) -> str:
-    from rich.markup import escape
+# Control characters (a vertical tab, a carriage return, an escape sequence) and Unicode line
+# separators in a file's text would break a message over lines or drive the terminal.
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
 
-    return escape(text)
+
+def one_line(text: str) -> str:
+    """`text` safe to print as one line: control characters shown as escapes (\\x0b)."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 def run_app(app: typer.Typer, argv: list[str] | None) -> int:
@@ -41,6 +59,6 @@ def run_app(app: typer.Typer, argv: list[str] | None) -> int:
     except Exception as exc:  # a bug: still one line; the traceback only when asked for
         if os.environ.get("REMOTEENV_DEBUG"):
             raise
-        print(f"error: internal error: {type(exc).__name__}: {exc} "
-              "(hint: re-run with REMOTEENV_DEBUG=1 for the traceback)", file=sys.stderr)
+        print(one_line(f"error: internal error: {type(exc).__name__}: {exc} "
+                       "(hint: re-run with REMOTEENV_DEBUG=1 for the traceback)"), file=sys.stderr)
         return EXIT_FAILED

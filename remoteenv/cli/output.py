@@ -36,7 +36,36 @@ def err_console() -> Console:
 
 
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+    try:
+        text = json.dumps(data, indent=2, sort_keys=False, default=str)
+    except (TypeError, ValueError, RecursionError):
+        # A value from a person's file that JSON cannot hold as it is (a date as a key, a number
+        # too long to print): print it as text rather than fail at the last step.
+        text = json.dumps(jsonable(data), indent=2, sort_keys=False, default=str)
+    sys.stdout.write(text + "\n")
+
+
+def jsonable(value: Any, depth: int = 0) -> Any:
+    """`value` with keys JSON takes (text, numbers, booleans, null) and everything odd as text."""
+    if isinstance(value, (str, bool, float, type(None))):
+        return value
+    if isinstance(value, int):
+        return value if value.bit_length() <= 1000 else hex(value)
+    if depth > 100:
+        return "..."
+    if isinstance(value, dict):
+        return {k if isinstance(k, (str, bool, float, type(None))) or (isinstance(k, int) and k.bit_length() <= 64)
+                else str(k): jsonable(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v, depth + 1) for v in value]
+    return str(value)
+
+
+def warn(message: str, hint: str | None = None) -> None:
+    """A `warning: ...` line (and its `hint: ...`) on stderr, printed as text, never markup."""
+    from remoteenv.cli.errors import print_problem
+
+    print_problem("warning", message, hint)
 
 
 def human_bytes(value: int | None) -> str:

@@ -114,17 +114,18 @@ class Inventory:
         names = self.group_members(group) if group else self.names()
         if not patterns:
             return names
-        chosen: list[str] = []
+        chosen: dict[str, None] = {}  # ordered and O(1) to test: a glob may match 200,000 hosts
         for pattern in patterns:
             for part in pattern.split(","):
                 part = part.strip()
                 if not part:
                     continue
                 if (part in self.groups or part == "all") and part not in self.entries:
-                    matched = [n for n in self.group_members(part) if n in names]
+                    allowed = set(names)
+                    matched = [n for n in self.group_members(part) if n in allowed]
                 else:
                     matched = [n for n in names if fnmatch.fnmatchcase(n, part)]
                 if not matched and not any(c in part for c in "*?[") and not group:
                     matched = [part]
-                chosen.extend(m for m in matched if m not in chosen)
-        return chosen
+                chosen.update(dict.fromkeys(matched))
+        return list(chosen)

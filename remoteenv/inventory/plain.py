@@ -6,8 +6,8 @@ import re
 from pathlib import Path
 
 from remoteenv.errors import ConfigError
-from remoteenv.paths import text_lines
 from remoteenv.inventory.model import HostEntry, Inventory
+from remoteenv.paths import text_lines
 
 # An IPv6 address takes a port only in brackets ([::1]:2222), as in Ansible and OpenSSH's ssh://.
 _LINE = re.compile(

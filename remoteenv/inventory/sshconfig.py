@@ -3,42 +3,107 @@
 from __future__ import annotations
 
 import glob
+import itertools
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 from remoteenv.errors import ConfigError
-from remoteenv.paths import ssh_dir
+from remoteenv.paths import read_regular_file, ssh_dir, text_lines
 
+# OpenSSH's own limit on nested Includes (READCONF_MAX_DEPTH).
 _MAX_INCLUDE_DEPTH = 16
+_PORT = re.compile(r"[0-9]{1,5}")
+_SECONDS = re.compile(r"[0-9]{1,9}")  # ASCII digits only: "²".isdigit() is true, int("²") fails
+# An ssh config is a few KiB; these bound what a wrong path or a hostile Include can cost.
+_MAX_FILE_BYTES = 16 * 1024 * 1024
+_MAX_FILES = 256  # files one Include pattern may match
+_MAX_LINES = 1_000_000  # lines after every Include is inlined
 
 
 def config_path() -> Path:
     return Path(os.environ.get("REMOTEENV_SSH_CONFIG") or ssh_dir() / "config")
 
 
-def _expand_includes(path: Path, depth: int = 0) -> list[tuple[str, str]]:
+class _Includes:
     """Inline `Include` directives (paramiko does not follow them; OpenSSH does).
 
-    Returns each resulting line with the `file:line` it came from.
+    Each file is read once however often it is included; a file that includes itself (directly
+    or through others) is an error, as are Includes nested deeper than OpenSSH allows and files
+    that are not regular files (/dev/zero, a FIFO).
     """
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return []
-    out: list[tuple[str, str]] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        words = line.strip().replace("=", " ", 1).split(None, 1)
-        if len(words) == 2 and words[0].lower() == "include" and depth < _MAX_INCLUDE_DEPTH:
-            for pattern in words[1].split():
-                pattern = os.path.expanduser(pattern.strip('"'))
-                if not os.path.isabs(pattern):
-                    pattern = str(ssh_dir() / pattern)
-                for included in sorted(glob.glob(pattern)):
-                    out.extend(_expand_includes(Path(included), depth + 1))
-            continue
-        out.append((line, f"{path}:{number}"))
-    return out
+
+    def __init__(self) -> None:
+        self.texts: dict[str, list[str]] = {}
+        self.chain: list[str] = []
+        self.count = 0
+
+    def expand(self, path: Path, origin: str | None = None) -> list[tuple[str, str]]:
+        """Each resulting line with the `file:line` it came from; a missing file gives none."""
+        key = os.path.abspath(path)
+        if key in self.chain:
+            raise ConfigError(f"{origin}: Include of {path} loops back to a file that includes it",
+                              "remove the Include that leads back")
+        if len(self.chain) > _MAX_INCLUDE_DEPTH:
+            raise ConfigError(f"{origin}: Includes nest more than {_MAX_INCLUDE_DEPTH} deep",
+                              "OpenSSH refuses this too; include fewer levels")
+        try:
+            lines = self._read(path, key)
+        except ConfigError as exc:
+            if not self.chain:  # the config file itself: the message names it already
+                raise
+            raise ConfigError(f"{origin}: Include: {exc.message}", exc.hint) from None
+        self.chain.append(key)
+        out: list[tuple[str, str]] = []
+        for number, line in enumerate(lines, start=1):
+            words = line.strip().replace("=", " ", 1).split(None, 1)
+            here = f"{path}:{number}"
+            if len(words) == 2 and words[0].lower() == "include":
+                for included in self._matches(words[1], here):
+                    out.extend(self.expand(Path(included), here))
+                continue
+            out.append((line, here))
+            self.count += 1
+            if self.count > _MAX_LINES:
+                raise ConfigError(f"{here}: with its Includes, the ssh config is more than {_MAX_LINES:,} lines",
+                                  "include each file once")
+        self.chain.pop()
+        return out
+
+    def _read(self, path: Path, key: str) -> list[str]:
+        if key not in self.texts:
+            try:
+                is_dir = path.is_dir()
+            except (OSError, ValueError):
+                is_dir = False
+            if is_dir or not os.path.lexists(path):
+                self.texts[key] = []  # a folder a glob matched, or no file: nothing, as before
+            else:
+                data = read_regular_file(path, _MAX_FILE_BYTES, "ssh config file")
+                self.texts[key] = text_lines(data.decode("utf-8", errors="replace"))
+        return self.texts[key]
+
+    @staticmethod
+    def _matches(patterns: str, here: str) -> list[str]:
+        found: list[str] = []
+        for pattern in patterns.split():
+            pattern = os.path.expanduser(pattern.strip('"'))
+            if not os.path.isabs(pattern):
+                pattern = str(ssh_dir() / pattern)
+            try:
+                matches = list(itertools.islice(glob.iglob(pattern), _MAX_FILES + 1))
+            except (OSError, ValueError):  # a NUL in the pattern, an unreadable folder
+                matches = []
+            if len(matches) > _MAX_FILES:
+                raise ConfigError(f"{here}: Include {pattern} matches more than {_MAX_FILES} files",
+                                  "name the files to include more narrowly")
+            found += sorted(matches)
+        return found
+
+
+def _expand_includes(path: Path) -> list[tuple[str, str]]:
+    return _Includes().expand(path, str(path))
 
 
 class SSHConfigFile:
@@ -57,6 +122,7 @@ class SSHConfigFile:
             raise ConfigError(f"{self._origin_of(str(exc))}: {exc}",
                               "fix that line (`ssh -G HOST` shows how OpenSSH reads the file)") from None
         self._found: dict[str, dict[str, Any]] = {}
+        self._host_lines: dict[str, str] | None = None
 
     def _origin_of(self, message: str) -> str:
         """file:line of the config line a parse error quotes, else the file."""
@@ -67,11 +133,14 @@ class SSHConfigFile:
 
     def host_line(self, name: str) -> str:
         """`file:line` of the first `Host` line naming `name` outright, else the file's path."""
-        for line, origin in self._lines:
-            words = line.strip().replace("=", " ", 1).split()
-            if len(words) > 1 and words[0].lower() == "host" and name in words[1:]:
-                return origin
-        return str(self.path)
+        if self._host_lines is None:  # indexed once: an ssh config inventory asks for every host
+            self._host_lines = {}
+            for line, origin in self._lines:
+                words = line.strip().replace("=", " ", 1).split()
+                if len(words) > 1 and words[0].lower() == "host":
+                    for word in words[1:]:
+                        self._host_lines.setdefault(word, origin)
+        return self._host_lines.get(name, str(self.path))
 
     def host_names(self) -> list[str]:
         """Concrete `Host` names (no wildcards or negations), for importing as inventory."""
@@ -88,23 +157,30 @@ class SSHConfigFile:
         return {k: list(v) if isinstance(v, list) else v for k, v in self._found[name].items()}
 
     def _lookup(self, name: str) -> dict[str, Any]:
-        raw = self._config.lookup(name)
+        try:
+            raw = self._config.lookup(name)
+        except KeyError as exc:  # paramiko: CanonicalizeHostname without CanonicalDomains
+            raise ConfigError(f"{self.path}: looking up {name}: the setting {exc} is missing",
+                              "CanonicalizeHostname needs CanonicalDomains (`ssh -G HOST` shows it)") from None
+        except Exception as exc:  # paramiko's CouldNotCanonicalize, a bad number in a setting, ...
+            detail = " ".join(str(exc).split()) or type(exc).__name__
+            raise ConfigError(f"{self.path}: looking up {name}: {detail}",
+                              "fix the ssh config (`ssh -G HOST` shows how OpenSSH reads it)") from None
         found: dict[str, Any] = {}
         if raw.get("hostname") and raw["hostname"] != name:
             found["hostname"] = raw["hostname"]
         if "user" in raw:
             found["user"] = raw["user"]
         if "port" in raw:
-            try:
-                found["port"] = int(raw["port"])
-            except ValueError:
-                raise ConfigError(f"{self._origin_of('Port ' + raw['port'])}: Port {raw['port']!r} for {name} "
-                                  "is not a number") from None
+            if not _PORT.fullmatch(raw["port"]) or not 0 < int(raw["port"]) < 65536:
+                raise ConfigError(f"{self._origin_of('Port ' + raw['port'])}: Port {raw['port'][:20]!r} for {name} "
+                                  "is not a number from 1 to 65535")
+            found["port"] = int(raw["port"])
         if "identityfile" in raw:
             found["identity_files"] = [os.path.expanduser(p) for p in raw["identityfile"]]
         if raw.get("identitiesonly", "").lower() == "yes":
             found["identities_only"] = True
-        if raw.get("connecttimeout", "").isdigit() and int(raw["connecttimeout"]) > 0:
+        if _SECONDS.fullmatch(raw.get("connecttimeout", "")) and int(raw["connecttimeout"]) > 0:
             found["connect_timeout"] = float(raw["connecttimeout"])
         if raw.get("serveraliveinterval", "").isdigit():
             found["server_alive_interval"] = float(raw["serveraliveinterval"])
