@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 import testbed as testbed_lib
 
 
 def _in_ci() -> bool:
-    return os.environ.get("CI", "").lower() == "true"
+    return testbed_lib._in_ci()
 
 
 def _make(n: int, **options) -> testbed_lib.Testbed:

@@ -13,9 +13,10 @@ Two ways to make hosts, chosen by ``make_testbed(mode=...)``:
   host's own directory (set by sshd's SetEnv), but the session starts in the
   user's real home directory, because sshd always changes into the passwd home.
 
-``"auto"`` (the default) picks ``"netns"`` when possible.  Missing prerequisites
-raise :class:`TestbedUnavailable`, which the pytest fixtures turn into a skip
-(or a failure when CI=true).
+``"auto"`` (the default) picks ``"netns"`` when possible, else ``"local"``;
+under CI=true it never falls back (CI must have what namespace mode needs).
+Missing prerequisites raise :class:`TestbedUnavailable`, which the pytest
+fixtures turn into a skip (or a failure when CI=true).
 
 Everything a testbed makes is recorded in a state file under a lock held for
 the testbed's lifetime; ``close()`` removes it all, and a later testbed removes
@@ -657,10 +658,18 @@ def _pick_mode(mode: str) -> str:
     missing = [name for name in needed if not shutil.which(name, path=TOOL_PATH)]
     if os.geteuid() == 0 and not missing:
         return "netns"
+    why = "needs root" if os.geteuid() != 0 else f"lacks {', '.join(missing)}"
     if mode == "netns":
-        why = "needs root" if os.geteuid() != 0 else f"lacks {', '.join(missing)}"
         raise TestbedUnavailable(f"namespace mode {why}")
+    if _in_ci():
+        # CI has every prerequisite; a quiet fallback there would skip every test that needs
+        # hosts of their own (needs_netns) and hide the broken setup.
+        raise TestbedUnavailable(f"namespace mode {why}, and CI=true allows no fallback to local mode")
     return "local"
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() == "true"
 
 
 def _ensure_blackhole_route() -> None:
