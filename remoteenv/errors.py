@@ -55,10 +55,11 @@ class AuthFailed(ConnectError):
 
 
 class HostKeyUnknown(ConnectError):
-    def __init__(self, host: str, key_type: str, fingerprint: str) -> None:
+    def __init__(self, host: str, key_type: str, fingerprint: str, note: str | None = None) -> None:
+        # note: why a known_hosts entry that names the host did not count (a @cert-authority line).
         super().__init__(
             host,
-            f"host key not known ({key_type} {fingerprint})",
+            f"host key not known ({key_type} {fingerprint})" + (f"; {note}" if note else ""),
             "check the fingerprint with the host's admin, then re-run with --accept-new-host-key",
         )
         self.key_type = key_type
@@ -66,13 +67,16 @@ class HostKeyUnknown(ConnectError):
 
 
 class HostKeyMismatch(ConnectError):
-    def __init__(self, host: str, fingerprint: str, known_hosts: str, line: int | None) -> None:
+    def __init__(self, host: str, fingerprint: str, known_hosts: str, line: int | None,
+                 remove: str | None = None) -> None:
+        # remove: how to remove the entry, naming it as stored (`ssh-keygen -R '[host]:port'`); the
+        # alias `host` is no name ssh-keygen can find in known_hosts.
         where = f"{known_hosts}:{line}" if line else known_hosts
         super().__init__(
             host,
             f"HOST KEY CHANGED: the host now offers {fingerprint}, which does not match {where}",
-            "this may be an attack; if the host was really reinstalled, remove that line "
-            f"(ssh-keygen -R {host}) and connect again",
+            f"this may be an attack; if the host was really reinstalled, {remove or 'remove ' + where} "
+            "and connect again",
         )
         self.fingerprint = fingerprint
         self.known_hosts = known_hosts
