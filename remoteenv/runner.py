@@ -6,21 +6,24 @@ check asks for it. A step whose check saw nothing to do is still applied when an
 changed the host since the facts were gathered and the step re-evaluates its guards on the host
 (`rechecks_after_change`). After a failed step the host stops; its later steps are skipped.
 
-Cancelling (the `cancel` event, or Ctrl-C in the calling thread) signals the running commands and
-closes every connection, and the report says what ran. Hosts not yet started are not started.
+Cancelling (the `cancel` event; in the main thread also Ctrl-C, SIGTERM or SIGHUP) signals the
+running commands and closes every connection; the report says what ran. Hosts not yet started are
+not started. Hosts still busy a few seconds later (a connect to a dead address), or at a second
+signal, are reported cancelled and left behind: a run always ends, and always writes its report.
 """
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any
 
 from remoteenv import events as ev
 from remoteenv import facts as facts_mod
 from remoteenv import report as rp
+from remoteenv import signals
 from remoteenv.errors import CommandTimeout, ConnectError, HostUnreachable, RemoteenvError
 from remoteenv.inventory import Host, Inventory
 from remoteenv.playbook import Playbook
@@ -29,6 +32,8 @@ from remoteenv.transport import Connection, ConnectOptions, connect
 
 MODES = ("apply", "plan")
 PROBE_TIMEOUT = 60.0
+# After a cancel, how long hosts get to stop by themselves before they are reported cancelled.
+CANCEL_GRACE = 3.0
 
 
 class _Cancelled(Exception):
@@ -69,23 +74,13 @@ def run_playbook(
     run.emit(ev.Event(ev.RUN_START, message=f"{mode} {playbook.name} on {len(hosts)} host(s)",
                       data={"mode": mode, "playbook": playbook.name, "hosts": [h.name for h in hosts]}))
     started = time.monotonic()
-    if work:
-        with ThreadPoolExecutor(max_workers=max(1, min(forks, len(work))),
-                                thread_name_prefix="remoteenv-host") as pool:
-            pending = {pool.submit(run.host, host, steps, hr)
-                       for (host, steps), hr in zip(work, run.report.hosts, strict=True)}
-            closed = False
-            while pending:
-                try:
-                    _, pending = wait(pending, timeout=0.2)
-                except KeyboardInterrupt:
-                    run.cancel.set()
-                if run.cancel.is_set() and not closed:
-                    run.close_all()
-                    closed = True
+    run.work(work, forks)
+    run.ended = True
     report = run.report
     report.duration = time.monotonic() - started
     report.cancelled = run.cancel.is_set()
+    if report.cancelled:
+        report.cancel_exit = signals.exit_code(run.signum or signals.SIGINT)
     if record:
         rp.save(report)
     run.emit(ev.Event(ev.RUN_END, status="cancelled" if report.cancelled else None,
@@ -93,6 +88,18 @@ def run_playbook(
                       data={"counts": report.counts(), "exit_code": report.exit_code(),
                             "report": str(report.path) if report.path else None}))
     return report
+
+
+def _abandoned(hr: rp.HostReport) -> rp.HostReport:
+    """A copy of a host's report as it stands, marked cancelled; its worker may still write to hr."""
+    out = copy.deepcopy(hr)
+    if out.status in (rp.HOST_FAILED, rp.HOST_UNREACHABLE, rp.HOST_OK, rp.HOST_CHANGED, rp.HOST_CHANGE):
+        return out
+    out.status, out.message = rp.HOST_CANCELLED, out.message or "cancelled"
+    for step in out.steps:
+        if step.status == "pending":
+            step.status, step.message = SKIPPED, step.message or "cancelled"
+    return out
 
 
 def _pending(host: Host, steps: list[Step]) -> rp.HostReport:
@@ -114,9 +121,72 @@ class _Run:
         self._conns_lock = threading.Lock()
         self._conns: dict[str, Connection] = {}
         self._closed = False
+        self.ended = False  # past this, late hosts' events are not told: the run has ended for its watchers
+        self.signum: int | None = None  # the first signal that cancelled the run
+        self._signals = 0
+
+    # -- the pool -------------------------------------------------------------------------------
+    def work(self, work: list[tuple[Host, list[Step]]], forks: int) -> None:
+        """Run every host, at most `forks` at once, until done or cancelled (see the module doc).
+
+        Workers are daemon threads, not an executor's: an executor joins its threads at exit, so
+        one host stuck in a connect would hold the whole process after a cancel.
+        """
+        if not work:
+            return
+        todo = iter(list(zip(work, self.report.hosts, strict=True)))
+        todo_lock = threading.Lock()
+        finished: set[int] = set()
+        changed = threading.Condition()
+
+        def worker() -> None:
+            while True:
+                with todo_lock:
+                    item = next(todo, None)
+                if item is None or self.cancel.is_set():
+                    return
+                (host, steps), hr = item
+                try:
+                    self.host(host, steps, hr)
+                finally:
+                    with changed:
+                        finished.add(id(hr))
+                        changed.notify_all()
+
+        def on_signal(signum: int) -> None:
+            self._signals += 1
+            self.signum = self.signum or signum
+            self.cancel.set()
+
+        threads = [threading.Thread(target=worker, name=f"remoteenv-host-{i}", daemon=True)
+                   for i in range(max(1, min(forks, len(work))))]
+        with signals.trapped(on_signal):
+            for thread in threads:
+                thread.start()
+            deadline: float | None = None
+            while True:
+                try:
+                    with changed:
+                        changed.wait(0.2)
+                        done = len(finished) == len(work) or not any(t.is_alive() for t in threads)
+                except KeyboardInterrupt:  # not trapped (another thread's run): still a cancel
+                    on_signal(2)
+                    continue
+                if done:
+                    break
+                if self.cancel.is_set() and deadline is None:
+                    # Closing can block on a dead link: never in this thread.
+                    threading.Thread(target=self.close_all, name="remoteenv-cancel", daemon=True).start()
+                    deadline = time.monotonic() + CANCEL_GRACE
+                if deadline is not None and (self._signals >= 2 or time.monotonic() >= deadline):
+                    break
+        with changed:
+            unfinished = [i for i, hr in enumerate(self.report.hosts) if id(hr) not in finished]
+        for i in unfinished:
+            self.report.hosts[i] = _abandoned(self.report.hosts[i])
 
     def emit(self, event: ev.Event) -> None:
-        if self.on_event is None:
+        if self.on_event is None or (self.ended and event.kind != ev.RUN_END):
             return
         event.run_id = self.report.run_id
         with self._emit_lock:

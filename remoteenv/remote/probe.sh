@@ -113,5 +113,5 @@ q_file() {
     fi
 }
 q_cmd() {
-    if (eval "$2") </dev/null >/dev/null 2>&1; then emit "q${T}$1${T}0"; else emit "q${T}$1${T}$?"; fi
+    if (set +u; eval "$2") </dev/null >/dev/null 2>&1; then emit "q${T}$1${T}0"; else emit "q${T}$1${T}$?"; fi
 }

@@ -1,6 +1,8 @@
 # remoteenv shell step, run as `sh -s -- CHDIR CREATES REMOVES UNLESS ONLY_IF COMMAND` ("" = not given).
 # The guards are evaluated here, at apply time, in the same round trip as the command: a plan made
 # from older facts can never run a guarded command twice.
+# The command and guards run through `eval`, not `sh -c`: other users of the host can read every
+# process's argv (`ps`), and a command may carry a secret. The arguments themselves arrive on stdin.
 # Output: the command's stdout and stderr merged in order, or the single line "remoteenv-skip<TAB>why".
 set -eu
 exec 2>&1
@@ -19,9 +21,11 @@ cd "$HOME"
 if [ -n "$chdir" ]; then cd "$(expand "$chdir")"; fi
 if [ -n "$creates" ] && [ -e "$(expand "$creates")" ]; then skip "$creates exists"; fi
 if [ -n "$removes" ] && [ ! -e "$(expand "$removes")" ]; then skip "$removes does not exist"; fi
-if [ -n "$unless" ] && /bin/sh -c "$unless" </dev/null >/dev/null 2>&1; then skip "unless: exited 0"; fi
+if [ -n "$unless" ] && (set +eu; eval "$unless") </dev/null >/dev/null 2>&1; then skip "unless: exited 0"; fi
 if [ -n "$only_if" ]; then
-    if /bin/sh -c "$only_if" </dev/null >/dev/null 2>&1; then :; else skip "only_if: exited $?"; fi
+    if (set +eu; eval "$only_if") </dev/null >/dev/null 2>&1; then :; else skip "only_if: exited $?"; fi
 fi
-# stdin is the script itself: keep the command from reading it.
-exec /bin/sh -c "$command" </dev/null
+# As under `sh -c`: no -e, no -u, no positional parameters. stdin is this script: not the command's.
+unset chdir creates removes unless only_if
+set +eu --
+eval "$command" </dev/null

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import codecs
+import hashlib
 import logging
 import math
 import os
@@ -13,6 +15,8 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
 from pathlib import Path
 
 import paramiko
@@ -24,9 +28,11 @@ from remoteenv.errors import (
     ConnectError,
     ConnectTimeout,
     HostUnreachable,
+    UploadFailed,
 )
 from remoteenv.inventory.model import Host
-from remoteenv.transport import hostkeys
+from remoteenv.transport import hostkeys, keepalive
+from remoteenv.transport import sftp as sftp_io
 
 log = logging.getLogger("remoteenv.transport")
 
@@ -43,7 +49,10 @@ class ConnectOptions:
     connect_timeout: float | None = None
     # Resolves a ProxyJump hop name (e.g. through the inventory and ssh config) into a Host.
     resolve_jump: Callable[[str], Host] | None = None
-    keepalive: int = 15
+    # None: the host's ServerAliveInterval / ServerAliveCountMax from ssh config, else keepalive's
+    # defaults. An interval of 0 turns dead-peer detection off.
+    keepalive_interval: float | None = None
+    keepalive_count_max: int | None = None
 
 
 @dataclass
@@ -156,10 +165,12 @@ class Connection:
         try:
             chan = self.transport.open_session(timeout=30)
         except (paramiko.SSHException, OSError, EOFError, AttributeError) as exc:
-            raise HostUnreachable(self.host.name, f"connection lost: {exc or type(exc).__name__}",
-                                  "check the host and re-run; completed steps are kept") from None
+            raise self.lost("before a command could start", exc) from None
         out: list[bytes] = []
         err: list[bytes] = []
+        # A UTF-8 character may be split across two reads: decode each stream incrementally.
+        out_text = codecs.getincrementaldecoder("utf-8")("replace")
+        err_text = codecs.getincrementaldecoder("utf-8")("replace")
         self._running.add(chan)
         try:
             chan.exec_command(remote)
@@ -177,26 +188,27 @@ class Connection:
                     data = chan.recv(65536)
                     out.append(data)
                     if on_output:
-                        on_output(data.decode(errors="replace"))
+                        on_output(out_text.decode(data))
                 while chan.recv_stderr_ready():
                     data = chan.recv_stderr(65536)
                     err.append(data)
                     if on_output:
-                        on_output(data.decode(errors="replace"))
+                        on_output(err_text.decode(data))
                 # Some servers close the channel after the exit status without sending EOF first.
                 if chan.exit_status_ready() and (chan.eof_received or chan.closed) and not (
                     chan.recv_ready() or chan.recv_stderr_ready()
                 ):
                     break
                 if chan.closed and not chan.exit_status_ready():
-                    raise HostUnreachable(self.host.name, "connection lost while a command ran",
-                                          "re-run: steps are safe to repeat")
+                    raise self.lost("while a command ran")
                 if deadline is not None and time.monotonic() >= deadline:
                     raise CommandTimeout(self.host.name, f"`{short_command(command)}`", timeout or 0)
             exited = chan.recv_exit_status()
+            if exited == -1 and not self.alive:
+                # paramiko's "no status": the transport closed under the command (a dead link).
+                raise self.lost("while a command ran")
         except (TimeoutError, paramiko.SSHException, OSError, EOFError) as exc:
-            raise HostUnreachable(self.host.name, f"connection lost while a command ran: {exc}",
-                                  "re-run: steps are safe to repeat") from None
+            raise self.lost("while a command ran", exc) from None
         finally:
             self._running.discard(chan)
             chan.close()
@@ -217,36 +229,64 @@ class Connection:
         check: bool = False,
         on_output: Callable[[str], None] | None = None,
     ) -> RunResult:
-        """Run a POSIX sh script sent on stdin (so neither it nor its secrets appear in argv)."""
-        command = "/bin/sh -s" + ("".join(" " + shlex.quote(a) for a in ["--", *args]) if args else "")
-        result = self.run(command, stdin=script, timeout=timeout, check=False, on_output=on_output, _plain=True)
+        """Run a POSIX sh script sent on stdin, with `args` as its positional parameters.
+
+        The arguments travel on stdin too (a `set --` line before the script): other users of the
+        host see `/bin/sh -s` in `ps`, never a command or a secret the script was given.
+        """
+        prelude = ("set --" + "".join(" " + shlex.quote(a) for a in args) + "\n") if args else ""
+        result = self.run("/bin/sh -s", stdin=prelude + script, timeout=timeout, check=False,
+                          on_output=on_output, _plain=True)
         if check and not result.ok:
             raise CommandFailed(self.host.name, "remote script", result.exited, result.stderr)
         return result
 
     def put(self, data: bytes | Path, remote_path: str, mode: int | None = None) -> None:
-        """Write a file atomically: upload beside it, set its mode, then rename over it."""
+        """Write a file atomically and never short: a private temp file beside it, checked, renamed.
+
+        The temp file is created 0600 before any byte is written (a secret is never readable by
+        others on its way). Its size and SHA-256 are checked on the host before it replaces the
+        target, because SFTP servers report a failed write (a full disk) only in replies that a
+        pipelined upload does not wait for: a short copy must never replace a good file.
+        """
         sftp = self.fabric.sftp()  # type: ignore[attr-defined]
         remote_path = self.expand(remote_path)
         folder = posixpath.dirname(remote_path) or "."
         tmp = posixpath.join(folder, f".{posixpath.basename(remote_path)}.remoteenv-{uuid.uuid4().hex[:8]}")
+        digest = hashlib.sha256()
+        size = 0
         try:
-            with sftp.open(tmp, "wb") as fh:
+            handle = sftp_io.open_private(sftp, tmp)
+        except (OSError, paramiko.SSHException, EOFError) as exc:
+            if not self.alive:
+                raise self.lost("during an upload", exc) from None
+            raise UploadFailed(self.host.name, remote_path, f"cannot create {tmp}: {exc}") from None
+        try:
+            with handle as fh:
                 fh.set_pipelined(True)
-                if isinstance(data, Path):
-                    with open(data, "rb") as src:
-                        while chunk := src.read(1 << 20):
-                            fh.write(chunk)
-                else:
-                    fh.write(data)
-            sftp.chmod(tmp, mode if mode is not None else 0o644)
-            sftp.posix_rename(tmp, remote_path)
-        except (OSError, paramiko.SSHException) as exc:
-            try:
-                sftp.remove(tmp)
-            except OSError:
-                pass
-            raise CommandFailed(self.host.name, f"upload to {remote_path}", 1, str(exc)) from None
+                for chunk in _chunks(data):
+                    digest.update(chunk)
+                    size += len(chunk)
+                    fh.write(chunk)
+        except (OSError, paramiko.SSHException, EOFError) as exc:
+            # Written or not, the finish script below removes the temp file and says why.
+            log.debug("%s: upload to %s: %s", self.host.name, tmp, exc)
+            if not self.alive:
+                raise self.lost("during an upload", exc) from None
+        finish = self.run_script(_remote_script("put_finish.sh"),
+                                 [tmp, remote_path, str(size), digest.hexdigest(),
+                                  f"{mode if mode is not None else 0o644:o}"])
+        if not finish.ok:
+            why = (finish.stdout + finish.stderr).strip().splitlines()
+            raise UploadFailed(self.host.name, remote_path, why[-1] if why else f"exit {finish.exited}")
+
+    def lost(self, when: str, exc: BaseException | None = None) -> HostUnreachable:
+        """The error for a connection that went away `when` (why, if the keepalive watcher knows)."""
+        why = keepalive.dead_reason(self.client.get_transport())
+        if why is None and exc is not None:
+            why = str(exc) or type(exc).__name__
+        return HostUnreachable(self.host.name, f"connection lost {when}" + (f": {why}" if why else ""),
+                               "check the host and its network, then re-run: finished steps are kept")
 
     def get(self, remote_path: str) -> bytes:
         sftp = self.fabric.sftp()  # type: ignore[attr-defined]
@@ -260,6 +300,21 @@ class Connection:
             home = self.fabric.sftp().normalize(".")  # type: ignore[attr-defined]
             return home + remote_path[1:]
         return remote_path
+
+
+def _chunks(data: bytes | Path, size: int = 1 << 20):
+    if isinstance(data, Path):
+        with open(data, "rb") as src:
+            while chunk := src.read(size):
+                yield chunk
+    else:
+        for start in range(0, len(data), size):
+            yield data[start:start + size]
+
+
+@cache
+def _remote_script(name: str) -> str:
+    return resources.files("remoteenv.remote").joinpath(name).read_text(encoding="utf-8")
 
 
 def short_command(command: str, limit: int = 60) -> str:
@@ -341,9 +396,19 @@ def _connect_direct(host: Host, options: ConnectOptions, sock: paramiko.Channel 
               " through a jump host" if sock is not None else "")
     _open(client, kwargs, host, missing)
     log.debug("%s: connected and authenticated in %.3fs", host.name, time.monotonic() - started)
-    if options.keepalive:
-        client.get_transport().set_keepalive(options.keepalive)
+    keepalive.watch(client.get_transport(), host.name, *_keepalive_settings(host, options))
     return Connection(host, client)
+
+
+def _keepalive_settings(host: Host, options: ConnectOptions) -> tuple[float, int]:
+    interval = options.keepalive_interval
+    if interval is None:
+        interval = getattr(host, "server_alive_interval", None)
+    count = options.keepalive_count_max
+    if count is None:
+        count = getattr(host, "server_alive_count_max", None)
+    return (keepalive.DEFAULT_INTERVAL if interval is None else float(interval),
+            keepalive.DEFAULT_COUNT_MAX if count is None else int(count))
 
 
 def _connect_timeout(host: Host, options: ConnectOptions) -> float:
