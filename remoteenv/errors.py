@@ -86,7 +86,8 @@ class HostKeyMismatch(ConnectError):
 class CommandFailed(RemoteenvError):
     def __init__(self, host: str, command: str, exited: int, stderr: str) -> None:
         last = stderr.strip().splitlines()[-1] if stderr.strip() else ""
-        super().__init__(f"{host}: `{command}` exited {exited}" + (f": {last}" if last else ""))
+        super().__init__(f"{host}: `{command}` exited {exited}" + (f": {last}" if last else ""),
+                         "its last output line is shown; re-run with -v for the whole exchange")
         self.host = host
         self.command = command
         self.exited = exited
@@ -104,6 +105,17 @@ class CommandTimeout(RemoteenvError):
 
 class StepFailed(RemoteenvError):
     def __init__(self, host: str, step: str, message: str) -> None:
-        super().__init__(f"{host}: step '{step}' failed: {message}")
+        super().__init__(f"{host}: step '{step}' failed: {message}",
+                         "the run's log for the host has the step's whole output (remoteenv apply prints where)")
         self.host = host
         self.step = step
+
+
+class UploadFailed(RemoteenvError):
+    """A file could not be written whole on a host; the target was left as it was."""
+
+    def __init__(self, host: str, path: str, why: str) -> None:
+        super().__init__(f"{host}: upload to {path} failed: {why}",
+                         "free space on the host (df -h) or fix the folder's permissions, then re-run")
+        self.host = host
+        self.path = path

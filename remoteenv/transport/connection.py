@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import errno
 import hashlib
 import logging
 import math
@@ -443,6 +444,26 @@ def _parse_hop(hop: str, resolve_jump: Callable[[str], Host]) -> Host:
     return resolved
 
 
+def _looks_like_host_port(hostname: str) -> bool:
+    head, sep, port = hostname.rpartition(":")
+    return bool(sep and head and port.isdigit() and ":" not in head)
+
+
+def _socket_error(name: str, where: str, errors: list[OSError]) -> HostUnreachable:
+    """The OS's reason a TCP connect failed, named as it is: refused is not unreachable."""
+    codes = {e.errno for e in errors}
+    if codes and codes <= {errno.ECONNREFUSED}:
+        return HostUnreachable(name, f"connection refused at {where}", "is sshd running there, and is the port right?")
+    if codes & {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN}:
+        return HostUnreachable(name, f"no route to {where}",
+                               "the host is down or not reachable from here (VPN, network, address)")
+    if codes & {errno.ETIMEDOUT}:
+        return ConnectTimeout(name, f"no answer from {where}",
+                              "check that the host is up and reachable (VPN, firewall, address)")
+    why = next((e.strerror or str(e) for e in errors), "unknown error")
+    return HostUnreachable(name, f"cannot connect to {where}: {why}", "check the address and your network")
+
+
 def _open(client: paramiko.SSHClient, kwargs: dict, host: Host, missing_keys: list[str]) -> None:
     """client.connect(), with paramiko's and the OS's exceptions turned into remoteenv's typed ones."""
     name = host.name
@@ -464,15 +485,17 @@ def _open(client: paramiko.SSHClient, kwargs: dict, host: Host, missing_keys: li
         if missing_keys:
             hint = f"no such identity file: {', '.join(missing_keys)}; check identity_file / IdentityFile"
         raise AuthFailed(name, f"authentication failed for {user}@{where} (tried {keys})", hint) from None
-    except paramiko.ssh_exception.NoValidConnectionsError:
-        raise HostUnreachable(name, f"connection refused at {where}",
-                              "is sshd running there, and is the port right?") from None
+    except paramiko.ssh_exception.NoValidConnectionsError as exc:
+        raise _socket_error(name, where, [e for e in exc.errors.values() if isinstance(e, OSError)]) from None
     except TimeoutError:
         raise ConnectTimeout(name, f"no answer from {where}",
                              "check that the host is up and reachable (VPN, firewall, address)") from None
     except socket.gaierror:
-        raise HostUnreachable(name, f"cannot resolve hostname '{host.hostname}'",
-                              "check the name, or set hostname in the inventory or ~/.ssh/config") from None
+        hint = "check the name, or set hostname in the inventory or ~/.ssh/config"
+        if _looks_like_host_port(host.hostname):
+            hint = ("a port is not part of a host name: set it in the inventory (`port:`, or a `host:port` "
+                    "line in a plain list) or in ~/.ssh/config (Port)")
+        raise HostUnreachable(name, f"cannot resolve hostname '{host.hostname}'", hint) from None
     except paramiko.ProxyCommandFailure as exc:
         raise HostUnreachable(name, f"ProxyCommand failed: {exc}",
                               "run the ProxyCommand from your ssh config by hand to see why") from None
@@ -491,8 +514,7 @@ def _open(client: paramiko.SSHClient, kwargs: dict, host: Host, missing_keys: li
         raise HostUnreachable(name, f"SSH handshake with {where} failed: {exc}",
                               "check that an SSH server listens there") from None
     except OSError as exc:
-        raise HostUnreachable(name, f"cannot connect to {where}: {exc.strerror or exc}",
-                              "check the address and your network") from None
+        raise _socket_error(name, where, [exc]) from None
     except EOFError:
         raise HostUnreachable(name, f"{where} closed the connection during the handshake",
                               "check the host's sshd logs") from None

@@ -8,6 +8,7 @@ import time
 
 import pytest
 from cli_runner import remoteenv
+from testbed import needs_netns
 
 pytestmark = pytest.mark.integration
 
@@ -213,3 +214,21 @@ def test_proxy_command_from_ssh_config(testbed, monkeypatch):
         assert connection_seen_by("via-command", env, monkeypatch)[0] == jump.address
         broken = remoteenv("probe", "broken-command", env=env)
         assert broken.code == 3 and "ProxyCommand" in broken.err and "Traceback" not in broken.err
+
+
+def test_address_nobody_answers_is_no_route_not_refused(make_testbed, tmp_path):
+    bed = make_testbed(1)
+    needs_netns(bed)  # an address on the test bridge that no host holds: ARP gets no answer
+    inventory = tmp_path / "hosts.txt"
+    inventory.write_text(f"{bed._subnet(250)}\n")
+    result = remoteenv("-i", str(inventory), "probe", bed._subnet(250), env=bed.client.env())
+    assert result.code == 3, result.err
+    assert "no route to" in result.err and "refused" not in result.err, result.err
+    assert "hint:" in result.err
+
+
+def test_host_colon_port_on_the_command_line_says_where_a_port_goes(testbed):
+    result = remoteenv("probe", "127.0.0.1:42222", env=testbed.client.env())
+    assert result.code == 3, result.err
+    assert "cannot resolve hostname '127.0.0.1:42222'" in result.err
+    assert "hint:" in result.err and "Port" in result.err

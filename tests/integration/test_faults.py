@@ -165,7 +165,7 @@ def test_upload_temp_file_is_private_while_it_is_written(testbed, tmp_path, monk
     def upload() -> None:
         try:
             conn.put(fifo, "~/.rt-private", mode=0o644)
-        except BaseException as exc:  # noqa: BLE001 - reported by the test below
+        except BaseException as exc:  # reported by the assertion below
             errors.append(exc)
 
     worker = threading.Thread(target=upload)
