@@ -61,6 +61,15 @@ class CondaInstall:
 
 
 @dataclass
+class Process:
+    """A process remoteenv started detached on the host (transport/detach.py), as the probe found it."""
+
+    name: str
+    pid: int
+    alive: bool
+
+
+@dataclass
 class HostFacts:
     hostname: str = ""
     user: str = ""
@@ -82,6 +91,7 @@ class HostFacts:
     cuda_version: str | None = None
     conda: list[CondaInstall] = field(default_factory=list)
     jupyter: list[dict[str, Any]] = field(default_factory=list)
+    processes: list[Process] = field(default_factory=list)
     answers: dict[str, str] = field(default_factory=dict)  # Query.id -> answer
 
     def answer(self, query: Query) -> str | None:
@@ -108,6 +118,7 @@ class HostFacts:
             "cuda_version": self.cuda_version,
             "conda": [{"prefix": c.prefix, "version": c.version, "envs": list(c.envs)} for c in self.conda],
             "jupyter": list(self.jupyter),
+            "processes": [asdict(p) for p in self.processes],
         }
 
 
@@ -161,6 +172,8 @@ def parse(output: str) -> HostFacts:
         elif key == "conda_env" and len(values) >= 3 and values[0] in conda:
             conda[values[0]].envs.append(values[1])
             conda[values[0]].env_prefixes[values[1]] = values[2]
+        elif key == "proc" and len(values) >= 3 and values[1].isdigit():
+            facts.processes.append(Process(values[0], int(values[1]), values[2] == "1"))
         elif key == "jupyter":
             try:
                 facts.jupyter.append(json.loads(value))

@@ -97,6 +97,23 @@ for state in "$HOME"/.remoteenv/jupyter/*.json; do
     emit "jupyter${T}$(tr -d '\n' < "$state")"
 done
 
+# Processes remoteenv started detached (remote/detach.sh): alive when the pid runs with the start time
+# recorded for it, so a pid the kernel gave to another process since is not taken for ours.
+for pidfile in "$HOME"/.remoteenv/run/*.pid; do
+    [ -f "$pidfile" ] || continue
+    read -r pid start < "$pidfile" || continue
+    alive=0
+    if read -r stat < "/proc/$pid/stat" 2>/dev/null; then
+        # After the command name (which may hold spaces): state, then field 22 (start time) 19 later.
+        set -f
+        set -- ${stat##*) }
+        set +f
+        if [ "$1" != Z ] && { [ -z "$start" ] || [ "${20}" = "$start" ]; }; then alive=1; fi
+    fi
+    name=${pidfile##*/}
+    emit "proc${T}${name%.pid}${T}${pid}${T}${alive}"
+done
+
 # Questions steps asked (appended by remoteenv after this script): q_* print "q<TAB>id<TAB>answer".
 q_path() {
     case "$1" in "~") printf '%s' "$HOME" ;; "~/"*) printf '%s/%s' "$HOME" "${1#"~/"}" ;; *) printf '%s' "$1" ;; esac

@@ -7,6 +7,7 @@ import posixpath
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from remoteenv import paths
 from remoteenv.errors import ConfigError
 from remoteenv.facts import Query
 from remoteenv.steps import templating
@@ -25,6 +26,10 @@ from remoteenv.steps.base import (
 if TYPE_CHECKING:
     from remoteenv.facts import HostFacts
     from remoteenv.transport import Connection
+
+
+# An upload's bytes are held in memory to be compared and templated: files, not disk images.
+SRC_LIMIT = 256 * 1024 * 1024
 
 
 @register("upload")
@@ -103,10 +108,10 @@ class Upload(Step):
         if self.src:
             path = self.local_path()
             try:
-                raw = path.read_bytes()
-            except OSError as exc:
-                raise ConfigError(f"{self.ctx.where_param('src')}: cannot read {path}: {exc.strerror}",
-                                  "src is relative to the playbook's folder") from None
+                raw = paths.read_regular_file(path, SRC_LIMIT, "upload src")
+            except ConfigError as exc:
+                raise ConfigError(f"{self.ctx.where_param('src')}: {exc.message}",
+                                  exc.hint or "src is relative to the playbook's folder") from None
             if self.template:
                 try:
                     text = raw.decode("utf-8")

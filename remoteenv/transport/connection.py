@@ -274,7 +274,7 @@ class Connection:
             log.debug("%s: upload to %s: %s", self.host.name, tmp, exc)
             if not self.alive:
                 raise self.lost("during an upload", exc) from None
-        finish = self.run_script(_remote_script("put_finish.sh"),
+        finish = self.run_script(remote_script("put_finish.sh"),
                                  [tmp, remote_path, str(size), digest.hexdigest(),
                                   f"{mode if mode is not None else 0o644:o}"])
         if not finish.ok:
@@ -314,7 +314,7 @@ def _chunks(data: bytes | Path, size: int = 1 << 20):
 
 
 @cache
-def _remote_script(name: str) -> str:
+def remote_script(name: str) -> str:
     return resources.files("remoteenv.remote").joinpath(name).read_text(encoding="utf-8")
 
 

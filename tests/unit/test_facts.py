@@ -94,4 +94,9 @@ def test_gpu_lines(line, expected):
 def test_json_schema_keys_are_stable():
     assert set(facts.HostFacts().to_json()) == {
         "schema", "hostname", "user", "home", "os", "kernel", "arch", "cpus", "memory_bytes",
-        "disk_free_bytes", "glibc", "python3", "gpus", "cuda_version", "conda", "jupyter"}
+        "disk_free_bytes", "glibc", "python3", "gpus", "cuda_version", "conda", "jupyter", "processes"}
+
+
+def test_detached_processes_are_parsed():
+    parsed = facts.parse("proc\tjupyter-lab\t4242\t1\nproc\told\t17\t0\nproc\tbroken\tx\t1\n")
+    assert parsed.processes == [facts.Process("jupyter-lab", 4242, True), facts.Process("old", 17, False)]

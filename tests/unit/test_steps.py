@@ -127,6 +127,23 @@ def test_upload_mode_string_is_validated():
         upload(mode="rw-r--r--")
 
 
+@pytest.mark.parametrize("kind", ["device", "fifo", "folder"])
+def test_upload_src_that_is_not_a_regular_file_is_refused_before_any_read(tmp_path, kind):
+    from remoteenv.errors import ConfigError
+
+    if kind == "device":
+        src = "/dev/zero"
+    elif kind == "fifo":
+        src = str(tmp_path / "fifo")
+        os.mkfifo(src)  # reading it would block for ever
+    else:
+        src = str(tmp_path)
+    step = Upload({"dest": "~/x", "src": src})
+    with pytest.raises(ConfigError, match=r"not a regular file|a folder") as caught:
+        step.prepare()
+    assert caught.value.hint
+
+
 # -- facts ------------------------------------------------------------------------------------
 def test_facts_step_never_plans_and_gets_later_queries():
     pb = load_text("steps:\n  - shell: {command: a, creates: x}\n  - facts: {}\n"
