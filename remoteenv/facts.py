@@ -6,9 +6,11 @@ rename or remove them without raising `schema`.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import shlex
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from typing import TYPE_CHECKING, Any
@@ -23,16 +25,77 @@ SCHEMA = 1
 log = logging.getLogger("remoteenv.facts")
 
 
+# The most of a file a `read` question brings back: stamps and small settings, not data.
+READ_LIMIT = 64 * 1024
+
+
+@dataclass(frozen=True)
+class FileState:
+    """A regular file as a `file` question sees it."""
+
+    sha256: str
+    mode: int  # permission bits, e.g. 0o644
+
+
+@dataclass(frozen=True)
+class FileText:
+    """A small file as a `read` question brings it back (at most READ_LIMIT bytes of it)."""
+
+    text: str
+    truncated: bool = False
+
+
+def _parse_exists(raw: str) -> bool:
+    return raw == "1"
+
+
+def _parse_file(raw: str) -> FileState | None:
+    digest, _, mode = raw.partition(" ")
+    if raw in ("", "-") or len(digest) != 64:
+        return None
+    try:
+        return FileState(digest, int(mode, 8) if mode else 0)
+    except ValueError:
+        return None
+
+
+def _parse_cmd(raw: str) -> int | None:
+    return int(raw) if raw.isdigit() else None
+
+
+def _parse_read(raw: str) -> FileText | None:
+    if not raw.startswith(("b64:", "big:")):
+        return None
+    try:
+        data = base64.b64decode(raw[4:], validate=False)
+    except ValueError:
+        return None
+    big = raw.startswith("big:")
+    return FileText(data[:READ_LIMIT].decode("utf-8", errors="replace"), big)
+
+
+# Each kind of question: its shell function in remote/probe.sh, and how its answer reads.
+QUERY_KINDS: dict[str, Callable[[str], Any]] = {
+    "exists": _parse_exists,  # does the path exist -> bool
+    "file": _parse_file,  # a regular file's SHA-256 and mode -> FileState, or None when there is none
+    "cmd": _parse_cmd,  # a read-only shell command's exit code -> int
+    "read": _parse_read,  # a small file's text -> FileText, or None when it cannot be read
+}
+
+
 @dataclass(frozen=True)
 class Query:
     """A question a step asks of the host, answered within the probe's single round trip.
 
-    kind: "exists" (path exists: "1"/"0"), "file" ("<sha256> <octal mode>" or "-"),
-    "cmd" (the exit code of a read-only shell command, as text).
+    `kind` is one of QUERY_KINDS; `arg` a path (`~/` is the home folder) or, for `cmd`, a command.
     """
 
     kind: str
     arg: str
+
+    def __post_init__(self) -> None:
+        if self.kind not in QUERY_KINDS:
+            raise ValueError(f"unknown query kind {self.kind!r}")
 
     @property
     def id(self) -> str:
@@ -42,6 +105,9 @@ class Query:
 
     def shell(self) -> str:
         return f"q_{self.kind} {self.id} {shlex.quote(self.arg)}"
+
+    def parse(self, raw: str) -> Any:
+        return QUERY_KINDS[self.kind](raw)
 
 
 @dataclass
@@ -94,8 +160,13 @@ class HostFacts:
     processes: list[Process] = field(default_factory=list)
     answers: dict[str, str] = field(default_factory=dict)  # Query.id -> answer
 
-    def answer(self, query: Query) -> str | None:
-        return self.answers.get(query.id)
+    def answer(self, query: Query) -> Any:
+        """The typed answer to `query` (see QUERY_KINDS), or None when it was not asked."""
+        raw = self.answers.get(query.id)
+        return None if raw is None else query.parse(raw)
+
+    def asked(self, query: Query) -> bool:
+        return query.id in self.answers
 
     def has_tool(self, name: str) -> bool:
         return name in self.tools

@@ -71,11 +71,12 @@ def read_regular_file(path: str | os.PathLike, limit: int, what: str = "file") -
         fd = os.open(path, flags)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read {what}: {exc.strerror}") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)  # before fdopen, which refuses a folder with an OSError of its own
+        kind = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+        raise ConfigError(f"{path}: cannot read {what}: it is {kind}", "give the path of a regular file")
     with os.fdopen(fd, "rb") as fh:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            kind = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file"
-            raise ConfigError(f"{path}: cannot read {what}: it is {kind}", "give the path of a regular file")
         try:
             data = fh.read(limit + 1)
         except OSError as exc:

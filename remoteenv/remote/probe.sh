@@ -129,6 +129,18 @@ q_file() {
         emit "q${T}$1${T}-"
     fi
 }
+q_read() {
+    # A small file's bytes, base64 on one line: "big:" when it holds more than the first 64 KiB.
+    p=$(q_path "$2")
+    if [ -f "$p" ] && [ -r "$p" ]; then
+        size=$(wc -c < "$p" | tr -d ' ')
+        tag=b64
+        [ "$size" -le 65536 ] || tag=big
+        emit "q${T}$1${T}${tag}:$(head -c 65536 "$p" | base64 | tr -d '\n')"
+    else
+        emit "q${T}$1${T}-"
+    fi
+}
 q_cmd() {
     if (set +u; eval "$2") </dev/null >/dev/null 2>&1; then emit "q${T}$1${T}0"; else emit "q${T}$1${T}$?"; fi
 }

@@ -109,15 +109,15 @@ class Shell(Step):
 
     def _decide(self, facts: HostFacts) -> tuple[bool, str]:
         """(should run, why), from the probe's answers; an unanswered guard means run."""
-        if self.creates and facts.answer(self._path_query(self.creates)) == "1":
+        if self.creates and facts.answer(self._path_query(self.creates)) is True:
             return False, f"{self.creates} exists"
-        if self.removes and facts.answer(self._path_query(self.removes)) == "0":
+        if self.removes and facts.answer(self._path_query(self.removes)) is False:
             return False, f"{self.removes} does not exist"
-        if self.unless and facts.answer(self._guard_query(self.unless)) == "0":
+        if self.unless and facts.answer(self._guard_query(self.unless)) == 0:
             return False, "unless: exited 0"
         if self.only_if:
             code = facts.answer(self._guard_query(self.only_if))
-            if code not in (None, "0"):
+            if code not in (None, 0):
                 return False, f"only_if: exited {code}"
         if not self.guarded:
             return True, "no guard: runs on every apply"

@@ -141,15 +141,14 @@ class Upload(Step):
         return [self._file_query(), self._parent_query()]
 
     def check(self, facts: HostFacts) -> Change | None:
-        answer = facts.answer(self._file_query())
+        state = facts.answer(self._file_query())
         data = self.data()
-        if answer in (None, "-", ""):
+        if state is None:
             return Change(f"create {self.dest}", f"{self.dest} does not exist ({len(data)} bytes to write)")
-        digest, _, mode = answer.partition(" ")
-        if digest != hashlib.sha256(data).hexdigest():
+        if state.sha256 != hashlib.sha256(data).hexdigest():
             return Change(f"update {self.dest}", f"content differs ({len(data)} bytes to write)")
-        if mode and int(mode, 8) != int(self.mode, 8):
-            return Change(f"update {self.dest}", f"mode is {int(mode, 8):04o}, want {int(self.mode, 8):04o}")
+        if state.mode != int(self.mode, 8):
+            return Change(f"update {self.dest}", f"mode is {state.mode:04o}, want {int(self.mode, 8):04o}")
         return None
 
     def noop_reason(self, facts: HostFacts) -> str:
@@ -164,7 +163,7 @@ class Upload(Step):
             # Known from the probe: saves SFTP the round trip of resolving `~`.
             target = facts.home + target[1:]
         parent = posixpath.dirname(target)
-        if facts.answer(self._parent_query()) != "1" and parent:
+        if facts.answer(self._parent_query()) is not True and parent:
             conn.run(f"mkdir -p {sh_path(parent)}", check=True, timeout=self.timeout)
         data = self.data()
         conn.put(data, target, mode=int(self.mode, 8))

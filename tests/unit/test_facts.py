@@ -78,7 +78,26 @@ def test_queries_are_answered_in_the_same_run(tmp_path):
     f = run_probe(tmp_path, qs)
     answers = [f.answer(q) for q in qs]
     digest = "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03"
-    assert answers == ["1", "0", f"{digest} 640", "-", "0", "3", "0"]
+    assert answers == [True, False, facts.FileState(digest, 0o640), None, 0, 3, 0]
+    assert f.answer(facts.Query("exists", "~/never-asked")) is None
+
+
+def test_read_questions_bring_small_files_back_whole(tmp_path):
+    stamp = "spec: sha256:abc\ttab\nü and 中文\n"
+    (tmp_path / "stamp").write_text(stamp)
+    (tmp_path / "big").write_bytes(b"x" * (facts.READ_LIMIT + 10))
+    qs = [facts.Query("read", "~/stamp"), facts.Query("read", "~/big"), facts.Query("read", "~/missing"),
+          facts.Query("read", "~/.")]
+    f = run_probe(tmp_path, qs)
+    assert f.answer(qs[0]) == facts.FileText(stamp)
+    big = f.answer(qs[1])
+    assert big.truncated and big.text == "x" * facts.READ_LIMIT
+    assert f.answer(qs[2]) is None and f.answer(qs[3]) is None
+
+
+def test_unknown_query_kind_is_refused():
+    with pytest.raises(ValueError, match="unknown query kind"):
+        facts.Query("stat", "~/x")
 
 
 @pytest.mark.parametrize("line, expected", [
