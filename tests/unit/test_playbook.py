@@ -273,7 +273,7 @@ def test_upload_template_file_error_names_template_line(tmp_path):
 
 def test_missing_src_file_is_a_config_error(tmp_path):
     pb = load_playbook(write(tmp_path, "steps:\n  - upload: {src: nope.txt, dest: x}\n"))
-    with pytest.raises(ConfigError, match=r":2: cannot read .*nope\.txt"):
+    with pytest.raises(ConfigError, match=r":2: .*nope\.txt: cannot read"):
         pb.build_for(None)
 
 
