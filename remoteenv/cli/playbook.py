@@ -379,12 +379,14 @@ def _short_path(path: str) -> str:
     """Relative to the current folder when inside it, else with ~ for the home folder."""
     import os
 
-    try:
-        rel = os.path.relpath(path)
-        if not rel.startswith(os.pardir):
-            return rel
-    except ValueError:  # another drive (Windows)
-        pass
+    cwd = os.getcwd()
+    if os.path.dirname(cwd) != cwd:  # from / every path is "inside": absolute reads better there
+        try:
+            rel = os.path.relpath(path, cwd)
+            if not rel.startswith(os.pardir):
+                return rel
+        except ValueError:  # another drive (Windows)
+            pass
     home = os.path.expanduser("~")
     return "~" + path[len(home):] if path == home or path.startswith(home + os.sep) else path
 
