@@ -40,8 +40,8 @@ if where == "facts":
     remoteenv.facts.gather = crashing(remoteenv.facts.gather)
 else:
     original_apply = remoteenv.steps.shell.Shell.apply
-    remoteenv.steps.shell.Shell.apply = lambda self, conn, facts: crashing(
-        lambda c, f: original_apply(self, c, f))(conn, facts)
+    remoteenv.steps.shell.Shell.apply = lambda self, conn, *args, **kwargs: crashing(
+        lambda c, *a, **k: original_apply(self, c, *a, **k))(conn, *args, **kwargs)
 
 from remoteenv.cli import main
 
