@@ -1,8 +1,9 @@
 """What a run tells its watchers as it goes: one Event per thing that happened.
 
-Kinds, in the order a host sees them: run_start, host_start, facts, step_start, step_end,
-host_end, run_end. The JSON form (`to_json`, one object per line with `apply --json`) is a stable
-schema: keys are added, never renamed; absent values are left out.
+Kinds, in the order a host sees them: run_start, host_start, facts, step_start, step_output (a line
+the step printed, or `progress` from 0 to 1 in data), step_end, host_end, run_end. The JSON form
+(`to_json`, one object per line with `apply --json`) is a stable schema: keys are added, never
+renamed; absent values are left out.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ RUN_START = "run_start"
 HOST_START = "host_start"
 FACTS = "facts"
 STEP_START = "step_start"
+STEP_OUTPUT = "step_output"
 STEP_END = "step_end"
 HOST_END = "host_end"
 RUN_END = "run_end"
-KINDS = (RUN_START, HOST_START, FACTS, STEP_START, STEP_END, HOST_END, RUN_END)
+KINDS = (RUN_START, HOST_START, FACTS, STEP_START, STEP_OUTPUT, STEP_END, HOST_END, RUN_END)
 
 
 @dataclass

@@ -19,7 +19,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from remoteenv import paths
 from remoteenv.errors import EXIT_CONNECT, EXIT_FAILED, EXIT_OK
@@ -52,6 +52,7 @@ class StepReport:
     message: str = ""
     output: str = ""  # full; the JSON report keeps the tail, the host log keeps all of it
     change: Change | None = None
+    data: dict[str, Any] = field(default_factory=dict)  # the step's typed results (Result.data)
 
     def tail(self, lines: int = TAIL_LINES) -> list[str]:
         return output_tail(self.output, lines)
@@ -64,6 +65,8 @@ class StepReport:
         }
         if self.change is not None:
             out["change"] = self.change.to_json()
+        if self.data:
+            out["data"] = self.data
         return out
 
 
@@ -103,6 +106,7 @@ class RunReport:
     cancelled: bool = False
     cancel_exit: int = 130  # the exit code of a cancelled run: 128 + the signal that stopped it
     path: Path | None = None  # where it was saved
+    streamed: set[str] = field(default_factory=set)  # hosts whose log was written as the run went
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -163,7 +167,8 @@ def save(report: RunReport) -> Path:
     paths.write_private(folder / "last.json", text)
     logs = paths.ensure_private_dir(folder / report.run_id)
     for host in report.hosts:
-        paths.write_private(logs / f"{_safe(host.host)}.log", host_log(report, host))
+        if host.host not in report.streamed:
+            paths.write_private(logs / f"{_safe(host.host)}.log", host_log(report, host))
     report.path = path
     prune(folder, keep=KEEP_RUNS, current=report.run_id)
     return path
@@ -192,6 +197,17 @@ def prune(folder: Path, keep: int = KEEP_RUNS, current: str | None = None) -> li
 
 def log_path(report: RunReport, host: str) -> Path:
     return runs_dir() / report.run_id / f"{_safe(host)}.log"
+
+
+def open_host_log(report: RunReport, host: str) -> TextIO:
+    """The host's log, opened (0600) to be written as the run goes: it outlives a run cut short."""
+    folder = paths.ensure_private_dir(runs_dir() / report.run_id)
+    fd = os.open(folder / f"{_safe(host)}.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    log = os.fdopen(fd, "w", encoding="utf-8", errors="replace")
+    log.write(f"# remoteenv {report.mode} {report.playbook} on {host} (run {report.run_id})\n")
+    log.flush()
+    report.streamed.add(host)
+    return log
 
 
 def host_log(report: RunReport, host: HostReport) -> str:

@@ -18,7 +18,7 @@ import copy
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TextIO
 
 from remoteenv import events as ev
 from remoteenv import facts as facts_mod
@@ -28,6 +28,7 @@ from remoteenv.errors import CommandTimeout, ConnectError, HostUnreachable, Remo
 from remoteenv.inventory import Host, Inventory
 from remoteenv.playbook import Playbook
 from remoteenv.steps import CHANGED, FAILED, OK, SKIPPED, Result, Step
+from remoteenv.steps.io import StepIO
 from remoteenv.transport import Connection, ConnectOptions, connect
 
 MODES = ("apply", "plan")
@@ -54,10 +55,13 @@ def run_playbook(
     cancel: threading.Event | None = None,
     connect_timeout: float | None = None,
     record: bool = True,
+    output_every: float = 0.0,
 ) -> rp.RunReport:
     """Plan or apply `playbook` on `hosts`; returns the report (also saved when `record`).
 
-    `on_event` is called with each Event, one call at a time (it need not be thread-safe).
+    `on_event` is called with each Event, one call at a time (it need not be thread-safe). Each line
+    a step prints is a step_output event, at most one per `output_every` seconds per host (0: all;
+    the host's log always has every line, written as it comes when `record`).
     `step_timeout` is the timeout of steps that do not set their own. Playbook errors (an
     undefined variable, a missing local file) raise ConfigError before any host is touched.
     """
@@ -70,6 +74,7 @@ def run_playbook(
     options = api.connect_options(inventory or Inventory(), accept_new_host_key=accept_new_host_key,
                                   connect_timeout=connect_timeout)
     run = _Run(playbook, mode, options, step_timeout, on_event, cancel or threading.Event())
+    run.output_every, run.record = output_every, record
     run.report.hosts = [_pending(host, steps) for host, steps in work]
     run.emit(ev.Event(ev.RUN_START, message=f"{mode} {playbook.name} on {len(hosts)} host(s)",
                       data={"mode": mode, "playbook": playbook.name, "hosts": [h.name for h in hosts]}))
@@ -88,6 +93,20 @@ def run_playbook(
                       data={"counts": report.counts(), "exit_code": report.exit_code(),
                             "report": str(report.path) if report.path else None}))
     return report
+
+
+def _log(log: TextIO | None, line: str) -> None:
+    if log is not None:
+        log.write(line + "\n")
+        log.flush()
+
+
+def _close_log(log: TextIO, hr: rp.HostReport) -> None:
+    try:
+        _log(log, f"# {hr.host}: {hr.status}" + (f": {hr.message}" if hr.message else ""))
+        log.close()
+    except (OSError, ValueError):  # a full disk on this side must not cost the host its result
+        pass
 
 
 def _abandoned(hr: rp.HostReport) -> rp.HostReport:
@@ -121,6 +140,8 @@ class _Run:
         self._conns_lock = threading.Lock()
         self._conns: dict[str, Connection] = {}
         self._closed = False
+        self.output_every = 0.0
+        self.record = True
         self.ended = False  # past this, late hosts' events are not told: the run has ended for its watchers
         self.signum: int | None = None  # the first signal that cancelled the run
         self._signals = 0
@@ -227,8 +248,11 @@ class _Run:
     # -- one host ---------------------------------------------------------------------------
     def host(self, host: Host, steps: list[Step], hr: rp.HostReport) -> None:
         started = time.monotonic()
+        log: TextIO | None = None
         try:
-            self._host(host, steps, hr, started)
+            if self.record and self.mode == "apply":
+                log = rp.open_host_log(self.report, host.name)
+            self._host(host, steps, hr, started, log)
         except _Cancelled:
             hr.status = rp.HOST_CANCELLED
             hr.message = hr.message or "cancelled"
@@ -236,6 +260,8 @@ class _Run:
             hr.status = rp.HOST_FAILED
             hr.message = f"internal error: {type(exc).__name__}: {exc}"
         finally:
+            if log is not None:
+                _close_log(log, hr)
             self._forget(host.name)
             for s in hr.steps:
                 if s.status == "pending":
@@ -245,7 +271,8 @@ class _Run:
             self.emit(ev.Event(ev.HOST_END, host=host.name, status=hr.status, elapsed=hr.duration,
                                message=hr.message or None, data={"counts": hr.counts()}))
 
-    def _host(self, host: Host, steps: list[Step], hr: rp.HostReport, started: float) -> None:
+    def _host(self, host: Host, steps: list[Step], hr: rp.HostReport, started: float,
+              log: TextIO | None) -> None:
         name = host.name
         if self.cancel.is_set():
             raise _Cancelled
@@ -276,7 +303,7 @@ class _Run:
         if self.mode == "plan":
             self._plan(name, steps, hr, facts, started)
         else:
-            self._apply(name, conn, steps, hr, facts, started)
+            self._apply(name, conn, steps, hr, facts, started, log)
 
     def _plan(self, name: str, steps: list[Step], hr: rp.HostReport, facts: facts_mod.HostFacts,
               started: float) -> None:
@@ -291,8 +318,16 @@ class _Run:
                                data={"change": change.to_json()} if change else {}))
         hr.status = rp.HOST_CHANGE if any(s.change for s in hr.steps) else rp.HOST_OK
 
+    def _io(self, name: str, index: int, log: TextIO | None, started: float) -> StepIO:
+        def watcher(line: str | None, fraction: float | None) -> None:
+            self.emit(ev.Event(ev.STEP_OUTPUT, host=name, step=index, message=line,
+                               elapsed=time.monotonic() - started,
+                               data={"progress": round(fraction, 4)} if fraction is not None else {}))
+
+        return StepIO(log, watcher, self.output_every)
+
     def _apply(self, name: str, conn: Connection, steps: list[Step], hr: rp.HostReport,
-               facts: facts_mod.HostFacts, started: float) -> None:
+               facts: facts_mod.HostFacts, started: float, log: TextIO | None) -> None:
         dirty = False  # the host changed since `facts` were gathered
         for i, step in enumerate(steps):
             if self.cancel.is_set():
@@ -301,6 +336,7 @@ class _Run:
             change = step.check(facts)
             if change is None and not (dirty and step.rechecks_after_change):
                 sr.status, sr.message = OK, step.noop_reason(facts)
+                _log(log, f"== step {i + 1} {sr.description}: ok ({sr.message})")
                 self.emit(ev.Event(ev.STEP_END, host=name, step=i, description=sr.description, status=OK,
                                    elapsed=time.monotonic() - started, message=sr.message))
                 continue
@@ -312,8 +348,10 @@ class _Run:
                 step.timeout = self.step_timeout
             t0 = time.monotonic()
             lost: HostUnreachable | None = None
+            _log(log, f"== step {i + 1} {sr.description}: " + (change.summary if change else "re-check on the host"))
+            io = self._io(name, i, log, started)
             try:
-                result = step.apply(conn, facts)
+                result = step.apply(conn, facts, io)
             except CommandTimeout:
                 result = Result(FAILED, message=f"timed out after {step.timeout:g}s")
             except HostUnreachable as exc:
@@ -325,17 +363,24 @@ class _Run:
                 result = Result(FAILED, message=exc.one_line())
             except RemoteenvError as exc:
                 result = Result(FAILED, message=exc.one_line())
+            io.flush()
+            result.output = result.output or io.output()
+            _log(log, f"-- {result.status} ({time.monotonic() - t0:.2f}s)"
+                 + (f" {result.message}" if result.message else ""))
             if self.cancel.is_set() and result.status == FAILED:
                 sr.status, sr.message = FAILED, "cancelled while running"
                 sr.output = result.output
                 raise _Cancelled
             sr.status, sr.message, sr.output = result.status, result.message, result.output
+            sr.data = dict(result.data)
             sr.duration = time.monotonic() - t0
             if result.facts is not None:
                 facts, dirty = result.facts, False
             elif result.status == CHANGED:
                 dirty = True
             data = {"output_tail": sr.tail(10)} if result.status == FAILED else {}
+            if result.data:
+                data["data"] = dict(result.data)
             self.emit(ev.Event(ev.STEP_END, host=name, step=i, description=sr.description,
                                status=result.status, elapsed=time.monotonic() - started,
                                message=result.message or None, data=data))

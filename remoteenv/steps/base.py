@@ -3,7 +3,8 @@
 A step instance belongs to one host: its string parameters have that host's variables rendered in.
 The runner asks every step's `queries()` in the host's single probe round trip, then for each step
 calls `check(facts)`; when that returns a Change (or an earlier step changed the host and this
-step `rechecks_after_change`), it calls `apply(conn, facts)`.
+step `rechecks_after_change`), it calls `apply(conn, facts, io)`, where `io` (steps/io.py) takes
+the output as it comes.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from remoteenv.errors import ConfigError
 
 if TYPE_CHECKING:
     from remoteenv.facts import HostFacts, Query
+    from remoteenv.steps.io import StepIO
     from remoteenv.transport import Connection
 
 OK = "ok"
@@ -60,6 +62,8 @@ class Result:
     output: str = ""
     duration: float = 0.0
     facts: HostFacts | None = None  # set by steps that re-gather facts
+    # Typed results for reports and events (a port, a prefix, a stamp): JSON-ready values only.
+    data: dict[str, Any] = field(default_factory=dict)
 
     def tail(self, lines: int = 10) -> list[str]:
         return output_tail(self.output, lines)
@@ -107,7 +111,8 @@ class Step:
     def check(self, facts: HostFacts) -> Change | None:
         raise NotImplementedError
 
-    def apply(self, conn: Connection, facts: HostFacts) -> Result:
+    def apply(self, conn: Connection, facts: HostFacts, io: StepIO) -> Result:
+        """Do the work; write what the host prints to `io` as it comes (conn.run's on_output=io.write)."""
         raise NotImplementedError
 
     def describe(self) -> str:

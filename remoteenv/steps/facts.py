@@ -9,6 +9,7 @@ from remoteenv.steps.base import OK, Param, Result, Step, register
 
 if TYPE_CHECKING:
     from remoteenv.facts import HostFacts, Query
+    from remoteenv.steps.io import StepIO
     from remoteenv.transport import Connection
 
 
@@ -53,7 +54,7 @@ class Facts(Step):
     def describe(self) -> str:
         return self.name or "facts: gather again"
 
-    def apply(self, conn: Connection, facts: HostFacts) -> Result:
+    def apply(self, conn: Connection, facts: HostFacts, io: StepIO) -> Result:
         fresh = facts_mod.gather(conn, self.later_queries, timeout=self.timeout or 60)
         return Result(OK, message="facts gathered again", facts=fresh)
 

@@ -24,6 +24,7 @@ from remoteenv.transport.connection import short_command
 
 if TYPE_CHECKING:
     from remoteenv.facts import HostFacts
+    from remoteenv.steps.io import StepIO
     from remoteenv.transport import Connection
 
 SKIP_MARKER = "remoteenv-skip\t"
@@ -142,10 +143,20 @@ class Shell(Step):
     def describe(self) -> str:
         return self.name or f"shell: {short_command(self.command)}"
 
-    def apply(self, conn: Connection, facts: HostFacts) -> Result:
+    def apply(self, conn: Connection, facts: HostFacts, io: StepIO) -> Result:
         args = [self.chdir or "", self.creates or "", self.removes or "", self.unless or "",
                 self.only_if or "", self.command]
-        result = conn.run_script(_script(), args, timeout=self.timeout)
+        first, skipped = True, False
+
+        def forward(chunk: str) -> None:
+            nonlocal first, skipped
+            # The guard's verdict is the first (and only) line of a skip: not the command's output.
+            if first:
+                first, skipped = False, chunk.startswith(SKIP_MARKER)
+            if not skipped:
+                io.write(chunk)
+
+        result = conn.run_script(_script(), args, timeout=self.timeout, on_output=forward)
         output = result.stdout + result.stderr
         if result.ok and output.startswith(SKIP_MARKER):
             return Result(OK, message=output[len(SKIP_MARKER):].strip())

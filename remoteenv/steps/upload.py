@@ -25,6 +25,7 @@ from remoteenv.steps.base import (
 
 if TYPE_CHECKING:
     from remoteenv.facts import HostFacts
+    from remoteenv.steps.io import StepIO
     from remoteenv.transport import Connection
 
 
@@ -157,7 +158,7 @@ class Upload(Step):
     def describe(self) -> str:
         return self.name or f"upload: {self.dest}"
 
-    def apply(self, conn: Connection, facts: HostFacts) -> Result:
+    def apply(self, conn: Connection, facts: HostFacts, io: StepIO) -> Result:
         target = self._target
         if target.startswith("~") and facts.home:
             # Known from the probe: saves SFTP the round trip of resolving `~`.

@@ -171,7 +171,7 @@ class Recorder(Step):
     def describe(self):
         return self.params["name"]
 
-    def apply(self, conn, facts):
+    def apply(self, conn, facts, io):
         self.calls.append(self.params["name"])
         if self.params["fails"]:
             return Result(FAILED, message="exited 1", output="line1\nboom\n")
@@ -190,7 +190,7 @@ def run_steps(specs: list[dict], mode: str = "apply") -> tuple[rp.HostReport, li
     if mode == "plan":
         run._plan("h", steps, hr, HostFacts(), 0.0)
     else:
-        run._apply("h", object(), steps, hr, HostFacts(), 0.0)
+        run._apply("h", object(), steps, hr, HostFacts(), 0.0, None)
     return hr, calls, seen
 
 
