@@ -115,6 +115,46 @@ def _expand(files: Iterable[str | os.PathLike]) -> list[Path]:
     return [Path(os.path.expanduser(f)) for f in files if str(f).lower() != "none"]
 
 
+def option_files(value: str | None, *, tokens: dict[str, str] | None = None) -> list[str] | None:
+    """ssh config's UserKnownHostsFile / GlobalKnownHostsFile value as paths; None if it is not set.
+
+    Split as OpenSSH splits an argument list (white space, quotes); `tokens` expands OpenSSH's
+    %-tokens (UserKnownHostsFile has them, GlobalKnownHostsFile does not): see ssh_tokens().
+    """
+    if value is None:
+        return None
+    try:
+        words = shlex.split(value, posix=True)
+    except ValueError as exc:
+        raise ConfigError(f"known hosts file list {value!r}: {exc}", "check the quotes in your ssh config") from None
+    return [_percent_expand(w, tokens) for w in words] if tokens is not None else words
+
+
+def ssh_tokens(alias: str, hostname: str, port: int, user: str, proxy_jump: str | None = None) -> dict[str, str]:
+    """OpenSSH's %-tokens for UserKnownHostsFile (ssh_config(5), TOKENS) for one connection."""
+    import getpass
+    import socket
+
+    local = socket.gethostname()
+    jump = proxy_jump or ""
+    return {
+        "%": "%", "d": os.path.expanduser("~"), "u": getpass.getuser(), "h": hostname, "p": str(port),
+        "r": user, "n": alias, "k": alias, "j": jump, "l": local, "L": local.split(".")[0],
+        "i": str(os.getuid()) if hasattr(os, "getuid") else "",
+        "C": hashlib.sha1(f"{local}{hostname}{port}{user}{jump}".encode()).hexdigest(),
+    }
+
+
+def _percent_expand(word: str, tokens: dict[str, str]) -> str:
+    def one(match: re.Match[str]) -> str:
+        if match.group(1) not in tokens:
+            raise ConfigError(f"unknown token %{match.group(1)} in known hosts file {word!r}",
+                              "see TOKENS in `man ssh_config` for the ones UserKnownHostsFile takes")
+        return tokens[match.group(1)]
+
+    return re.sub(r"%(.?)", one, word)
+
+
 def known_hosts_files(user: Sequence[str | os.PathLike] | None = None,
                       system: Sequence[str | os.PathLike] | None = None) -> list[Path]:
     """Every known_hosts file that exists, in the order their entries count."""

@@ -265,6 +265,20 @@ def test_files_read_and_their_overrides(tmp_path, monkeypatch):
         hostkeys.store_path(["none"])
 
 
+def test_ssh_config_values_become_files_as_openssh_reads_them(tmp_path):
+    tokens = hostkeys.ssh_tokens("gpu", "10.0.0.1", 2222, "alice")
+    home = str(tmp_path / "home")
+    assert hostkeys.option_files(None, tokens=tokens) is None
+    assert hostkeys.option_files('~/kh "/with space/kh" %d/kh_%h_%p_%r_%n %%x', tokens=tokens) == [
+        "~/kh", "/with space/kh", f"{home}/kh_10.0.0.1_2222_alice_gpu", "%x"]
+    assert hostkeys.option_files("/etc/%h", tokens=None) == ["/etc/%h"]  # GlobalKnownHostsFile has no tokens
+    assert hostkeys.option_files("none", tokens=tokens) == ["none"]
+    assert hostkeys.user_files(hostkeys.option_files("none", tokens=tokens)) == []
+    for bad in ("%q/kh", "'unclosed"):
+        with pytest.raises(ConfigError):
+            hostkeys.option_files(bad, tokens=tokens)
+
+
 def test_every_file_is_read_in_order(keys, tmp_path, monkeypatch):
     home = tmp_path / "home"
     user = write(home / ".ssh/known_hosts", f"a.lab {keys['ed1']}\n")
