@@ -154,14 +154,13 @@ def test_live_table_fits_80_columns(monkeypatch):
     """The live table (drawn only at a terminal), rendered at 80 columns with long names and steps."""
     from rich.console import Console
 
-    from remoteenv.cli import playbook as view_mod
+    from remoteenv.cli import views as view_mod
     from remoteenv.events import Event
 
     narrow = Console(file=io.StringIO(), width=WIDTH, height=40, force_terminal=False, color_system=None)
     monkeypatch.setattr(view_mod, "console", lambda: narrow)
     names = [f"{PREFIX}{i:02d}" for i in range(1, 5)]
-    pb = SimpleNamespace(name="a-playbook-with-a-rather-long-name", steps=[object()] * 3)
-    view = view_mod.LiveView(pb, [SimpleNamespace(name=n) for n in names], "apply")
+    view = view_mod.LiveView("apply a-playbook-with-a-rather-long-name", names, 3)
     view.update(Event("host_start", host=names[0]))
     view.update(Event("facts", host=names[0]))
     view.update(Event("step_start", host=names[0], step=1,
@@ -180,7 +179,7 @@ def test_live_table_fits_80_columns(monkeypatch):
 
 
 def test_reports_print_paths_relative_to_home(monkeypatch, tmp_path):
-    from remoteenv.cli import playbook as view_mod
+    from remoteenv.cli import views as view_mod
 
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.chdir(Path("/"))
@@ -188,3 +187,28 @@ def test_reports_print_paths_relative_to_home(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     assert view_mod._short_path(str(tmp_path / "a" / "b.json")) == "a/b.json"
     assert view_mod._short_path("/elsewhere/x.yaml") == "/elsewhere/x.yaml"
+
+
+def test_live_table_shows_each_hosts_latest_line_and_progress(monkeypatch):
+    from rich.console import Console
+
+    from remoteenv.cli import views as view_mod
+    from remoteenv.events import Event
+
+    narrow = Console(file=io.StringIO(), width=WIDTH, height=40, force_terminal=False, color_system=None)
+    monkeypatch.setattr(view_mod, "console", lambda: narrow)
+    view = view_mod.LiveView("apply envs", ["a", "b"], 2)
+    for host in ("a", "b"):
+        view.update(Event("host_start", host=host))
+        view.update(Event("step_start", host=host, step=0, description="env"))
+    view.update(Event("step_output", host="a", step=0, message="Solving environment"))
+    view.update(Event("step_output", host="a", step=0, message="Downloading 42/80 MB"))
+    view.update(Event("step_output", host="b", step=0, data={"progress": 0.5}))
+    narrow.print(view)
+    lines = assert_fits(narrow.file.getvalue(), "live table")
+    assert line_with(lines, "a", "Downloading 42/80 MB") and not any("Solving" in ln for ln in lines)
+    assert line_with(lines, "b", "50%") and "━" in line_with(lines, "b", "50%")
+    view.update(Event("step_end", host="a", step=0, status="changed"))
+    narrow.file.truncate(0)
+    narrow.print(view)
+    assert "Downloading" not in narrow.file.getvalue()
