@@ -9,14 +9,14 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from remoteenv import facts as facts_mod
-from remoteenv.errors import RemoteenvError
+from remoteenv.errors import Cancelled, RemoteenvError
 from remoteenv.inventory import Host, Inventory, SSHConfigFile, load_inventory, resolve
 from remoteenv.transport import Connection, ConnectOptions, connect
 
@@ -86,22 +86,42 @@ class ProbeOutcome:
 
 
 def probe_many(hosts: list[Host], inventory: Inventory, accept_new_host_key: bool = False,
-               forks: int = 32, on_done: Callable[[ProbeOutcome], None] | None = None) -> list[ProbeOutcome]:
-    """Probe several hosts at once; one host's failure is its own outcome, not everyone's.
+               forks: int = 32, on_done: Callable[[ProbeOutcome], None] | None = None,
+               cancel: threading.Event | None = None) -> list[ProbeOutcome]:
+    """Probe several hosts at once, in the fleet pool every multi-host command shares.
 
-    `on_done` is called (from worker threads) as each host's outcome is known, for progress.
+    One host's failure is its own outcome, not everyone's. `on_done` is called (from worker threads)
+    as each host's outcome is known, for progress. A cancel (`cancel`, Ctrl-C, SIGTERM, SIGHUP) ends
+    the probe within seconds: hosts that had not answered get a `Cancelled` error.
     """
+    from remoteenv.fleet import Cancelled as FleetCancelled
+    from remoteenv.fleet import Fleet
 
-    def one(host: Host) -> ProbeOutcome:
+    fleet: Fleet[int] = Fleet(connect_options(inventory, accept_new_host_key=accept_new_host_key), cancel, forks)
+    outcomes: list[ProbeOutcome | None] = [None] * len(hosts)
+
+    def one(index: int) -> None:
+        host = hosts[index]
+        conn = None
         try:
-            outcome = ProbeOutcome(host, probe(host, inventory, accept_new_host_key))
+            conn = fleet.connect(host)
+            outcome = ProbeOutcome(host, facts_mod.gather(conn))
+        except FleetCancelled:
+            outcome = ProbeOutcome(host, error=Cancelled(host.name, fleet.exit_code))
         except RemoteenvError as exc:
-            outcome = ProbeOutcome(host, error=exc)
+            # A connection closed by the cancel fails as "lost": the cause was the cancel.
+            outcome = ProbeOutcome(host, error=Cancelled(host.name, fleet.exit_code) if fleet.cancel.is_set()
+                                   else exc)
+        except Exception as exc:  # a bug must cost this host only
+            outcome = ProbeOutcome(host, error=RemoteenvError(
+                f"{host.name}: internal error: {type(exc).__name__}: {exc}",
+                "re-run with REMOTEENV_DEBUG=1 and report it"))
+        finally:
+            fleet.release(conn)
+        outcomes[index] = outcome
         if on_done:
             on_done(outcome)
-        return outcome
 
-    if len(hosts) == 1:
-        return [one(hosts[0])]
-    with ThreadPoolExecutor(max_workers=max(1, min(forks, len(hosts)))) as pool:
-        return list(pool.map(one, hosts))
+    fleet.run(list(range(len(hosts))), one)
+    return [o if o is not None else ProbeOutcome(hosts[i], error=Cancelled(hosts[i].name, fleet.exit_code))
+            for i, o in enumerate(outcomes)]

@@ -119,3 +119,12 @@ class UploadFailed(RemoteenvError):
                          "free space on the host (df -h) or fix the folder's permissions, then re-run")
         self.host = host
         self.path = path
+
+
+class Cancelled(RemoteenvError):
+    """A host's work was stopped by a cancel (Ctrl-C, SIGTERM, SIGHUP) before it finished."""
+
+    def __init__(self, host: str, exit_code: int = 130) -> None:
+        super().__init__(f"{host}: cancelled before it finished", "run the command again: what finished is kept")
+        self.host = host
+        self.exit_code = exit_code

@@ -23,18 +23,16 @@ from typing import Any, TextIO
 from remoteenv import events as ev
 from remoteenv import facts as facts_mod
 from remoteenv import report as rp
-from remoteenv import signals
 from remoteenv.errors import CommandTimeout, ConnectError, HostUnreachable, RemoteenvError
+from remoteenv.fleet import Cancelled, Fleet
 from remoteenv.inventory import Host, Inventory
 from remoteenv.playbook import Playbook
 from remoteenv.steps import CHANGED, FAILED, OK, SKIPPED, Result, Step
 from remoteenv.steps.io import StepIO
-from remoteenv.transport import Connection, ConnectOptions, connect
+from remoteenv.transport import Connection, ConnectOptions
 
 MODES = ("apply", "plan")
 PROBE_TIMEOUT = 60.0
-# After a cancel, how long hosts get to stop by themselves before they are reported cancelled.
-CANCEL_GRACE = 3.0
 
 
 class _Cancelled(Exception):
@@ -85,7 +83,7 @@ def run_playbook(
     report.duration = time.monotonic() - started
     report.cancelled = run.cancel.is_set()
     if report.cancelled:
-        report.cancel_exit = signals.exit_code(run.signum or signals.SIGINT)
+        report.cancel_exit = run.fleet.exit_code
     if record:
         rp.save(report)
     run.emit(ev.Event(ev.RUN_END, status="cancelled" if report.cancelled else None,
@@ -137,73 +135,19 @@ class _Run:
         self.report = rp.RunReport(rp.new_run_id(), playbook.name,
                                    str(playbook.path.resolve()) if playbook.path else None, mode)
         self._emit_lock = threading.Lock()
-        self._conns_lock = threading.Lock()
-        self._conns: dict[str, Connection] = {}
-        self._closed = False
+        self.fleet: Fleet = Fleet(options, cancel)
+        self._conns: dict[str, Connection] = {}  # each host's connection, released when the host ends
         self.output_every = 0.0
         self.record = True
         self.ended = False  # past this, late hosts' events are not told: the run has ended for its watchers
-        self.signum: int | None = None  # the first signal that cancelled the run
-        self._signals = 0
 
     # -- the pool -------------------------------------------------------------------------------
     def work(self, work: list[tuple[Host, list[Step]]], forks: int) -> None:
-        """Run every host, at most `forks` at once, until done or cancelled (see the module doc).
-
-        Workers are daemon threads, not an executor's: an executor joins its threads at exit, so
-        one host stuck in a connect would hold the whole process after a cancel.
-        """
-        if not work:
-            return
-        todo = iter(list(zip(work, self.report.hosts, strict=True)))
-        todo_lock = threading.Lock()
-        finished: set[int] = set()
-        changed = threading.Condition()
-
-        def worker() -> None:
-            while True:
-                with todo_lock:
-                    item = next(todo, None)
-                if item is None or self.cancel.is_set():
-                    return
-                (host, steps), hr = item
-                try:
-                    self.host(host, steps, hr)
-                finally:
-                    with changed:
-                        finished.add(id(hr))
-                        changed.notify_all()
-
-        def on_signal(signum: int) -> None:
-            self._signals += 1
-            self.signum = self.signum or signum
-            self.cancel.set()
-
-        threads = [threading.Thread(target=worker, name=f"remoteenv-host-{i}", daemon=True)
-                   for i in range(max(1, min(forks, len(work))))]
-        with signals.trapped(on_signal):
-            for thread in threads:
-                thread.start()
-            deadline: float | None = None
-            while True:
-                try:
-                    with changed:
-                        changed.wait(0.2)
-                        done = len(finished) == len(work) or not any(t.is_alive() for t in threads)
-                except KeyboardInterrupt:  # not trapped (another thread's run): still a cancel
-                    on_signal(2)
-                    continue
-                if done:
-                    break
-                if self.cancel.is_set() and deadline is None:
-                    # Closing can block on a dead link: never in this thread.
-                    threading.Thread(target=self.close_all, name="remoteenv-cancel", daemon=True).start()
-                    deadline = time.monotonic() + CANCEL_GRACE
-                if deadline is not None and (self._signals >= 2 or time.monotonic() >= deadline):
-                    break
-        with changed:
-            unfinished = [i for i, hr in enumerate(self.report.hosts) if id(hr) not in finished]
-        for i in unfinished:
+        """Run every host through the fleet; hosts it left behind are reported cancelled."""
+        self.fleet.forks = max(1, forks)
+        items = [(i, host, steps) for i, (host, steps) in enumerate(work)]
+        left = self.fleet.run(items, lambda item: self.host(item[1], item[2], self.report.hosts[item[0]]))
+        for i, _host, _steps in left:
             self.report.hosts[i] = _abandoned(self.report.hosts[i])
 
     def emit(self, event: ev.Event) -> None:
@@ -213,38 +157,6 @@ class _Run:
         with self._emit_lock:
             self.on_event(event)
 
-    # -- connections, so that cancelling can close them from the calling thread ------------------
-    def _register(self, name: str, conn: Connection) -> None:
-        with self._conns_lock:
-            self._conns[name] = conn
-            closed = self._closed
-        if closed:
-            conn.close()
-
-    def _forget(self, name: str) -> None:
-        with self._conns_lock:
-            conn = self._conns.pop(name, None)
-        if conn is not None:
-            try:
-                conn.close()
-            except Exception:
-                pass
-
-    def close_all(self) -> None:
-        """Stop what runs on every host: signal the commands, then close the connections."""
-        with self._conns_lock:
-            self._closed = True
-            conns = list(self._conns.values())
-        for conn in conns:
-            conn.interrupt()
-        if conns:
-            time.sleep(0.3)  # lets the signal requests reach the hosts before the connections go
-        for conn in conns:
-            try:
-                conn.close()
-            except Exception:
-                pass
-
     # -- one host ---------------------------------------------------------------------------
     def host(self, host: Host, steps: list[Step], hr: rp.HostReport) -> None:
         started = time.monotonic()
@@ -253,7 +165,7 @@ class _Run:
             if self.record and self.mode == "apply":
                 log = rp.open_host_log(self.report, host.name)
             self._host(host, steps, hr, started, log)
-        except _Cancelled:
+        except (_Cancelled, Cancelled):
             hr.status = rp.HOST_CANCELLED
             hr.message = hr.message or "cancelled"
         except Exception as exc:  # a bug must cost this host only
@@ -262,7 +174,7 @@ class _Run:
         finally:
             if log is not None:
                 _close_log(log, hr)
-            self._forget(host.name)
+            self.fleet.release(self._conns.pop(host.name, None))
             for s in hr.steps:
                 if s.status == "pending":
                     s.status = SKIPPED
@@ -278,13 +190,13 @@ class _Run:
             raise _Cancelled
         self.emit(ev.Event(ev.HOST_START, host=name))
         try:
-            conn = connect(host, self.options)
+            conn = self.fleet.connect(host)
         except ConnectError as exc:
             if self.cancel.is_set():
                 raise _Cancelled from None
             hr.status, hr.message = rp.HOST_UNREACHABLE, exc.one_line()
             return
-        self._register(name, conn)
+        self._conns[name] = conn
         try:
             queries = [q for step in steps for q in step.queries()]
             facts = facts_mod.gather(conn, queries, timeout=PROBE_TIMEOUT)

@@ -332,3 +332,34 @@ def test_second_ctrl_c_with_a_cut_host_ends_at_once(make_testbed, tmp_path):
     assert report["cancelled"] is True and report["exit_code"] == 130
     assert {h["host"]: h["status"] for h in report["hosts"]} == {"h01": "cancelled", "h02": "cancelled"}
     assert "sleep 120" not in bed.host("h01").run("ps -u $(id -u) -o args").stdout
+
+
+def test_ctrl_c_during_probe_of_twenty_hosts_exits_130_with_what_was_done(make_testbed, tmp_path):
+    bed = make_testbed(20)
+    needs_netns(bed)
+    slow = bed.hosts[10:]
+    for host in slow:
+        host.cut_link()  # their connects hang until the (10 s) connect timeout
+    env = {**bed.client.env(), "PYTHONPATH": str(REPO)}
+    try:
+        inventory = tmp_path / "hosts.yaml"
+        inventory.write_text("hosts:\n" + "".join(f"  {h.name}: {{}}\n" for h in bed.hosts))
+        proc = subprocess.Popen([sys.executable, "-m", "remoteenv", "-i", str(inventory), "probe", "h*", "--json"],
+                                env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(4)  # the reachable half answers in well under a second each
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+        took = time.monotonic() - sent
+    finally:
+        for host in slow:
+            host.restore_link()
+    assert proc.returncode == 130, err
+    assert took < 6, took
+    outcomes = {o["host"]: o for o in json.loads(out)}
+    assert len(outcomes) == 20
+    done = {name for name, o in outcomes.items() if o["facts"]}
+    assert done == {h.name for h in bed.hosts[:10]}
+    assert all("cancelled" in outcomes[h.name]["error"] for h in slow)
+    assert "cancelled" in err
