@@ -570,13 +570,16 @@ class HostKeyRevoked(ConnectError):
 
 class VerifyPolicy(paramiko.MissingHostKeyPolicy):
     """Known keys are checked as OpenSSH does; new keys are refused (with the fingerprint) unless
-    the person said --accept-new-host-key, and then appended to `store` (hashed if `hashed`)."""
+    the person said --accept-new-host-key, and then appended (hashed if `hashed`) to `store`, else to
+    the first of `user_files` (ssh config's UserKnownHostsFile), else to ~/.ssh/known_hosts."""
 
-    def __init__(self, label: str, accept_new: bool, store: Path | None = None, hashed: bool = False) -> None:
+    def __init__(self, label: str, accept_new: bool, store: Path | None = None, hashed: bool = False,
+                 user_files: Sequence[str | os.PathLike] | None = None) -> None:
         self.label = label
         self.accept_new = accept_new
         self.store = store
         self.hashed = hashed
+        self.user_files = user_files
 
     def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
         self.verify(client, hostname, key)
@@ -595,7 +598,8 @@ class VerifyPolicy(paramiko.MissingHostKeyPolicy):
         if not self.accept_new:
             raise HostKeyUnknown(self.label, key.get_name(), fingerprint(key),
                                  note=_authorities_note(verdict.authorities))
-        record(self.store or store_path(), name, key, hashed=self.hashed, label=self.label)
+        # Where to write is decided only now: `UserKnownHostsFile none` is an error only when recording.
+        record(self.store or store_path(self.user_files), name, key, hashed=self.hashed, label=self.label)
         client.get_host_keys().add(name, key.get_name(), key)
 
 

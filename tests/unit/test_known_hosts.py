@@ -362,3 +362,11 @@ def test_policy_accepts_new_into_its_store_hashed(keys, tmp_path):
     hostkeys.VerifyPolicy("box", accept_new=True, store=store, hashed=True).verify(client, "a.lab",
                                                                                    pkey(keys["ed1"]))
     assert store.read_text().startswith("|1|") and client.added.lookup("a.lab")
+    # without a store: the first UserKnownHostsFile, and `none` is an error only when recording
+    first = tmp_path / "first"
+    hostkeys.VerifyPolicy("box", accept_new=True, user_files=[str(first), "/x"]).verify(client, "b.lab",
+                                                                                      pkey(keys["ed2"]))
+    assert first.read_text().startswith("b.lab ")
+    nowhere = hostkeys.VerifyPolicy("box", accept_new=True, user_files=["none"])
+    with pytest.raises(ConfigError):
+        nowhere.verify(client, "c.lab", pkey(keys["ed3"]))
