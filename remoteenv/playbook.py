@@ -70,6 +70,18 @@ class StepSpec:
         return STEP_TYPES[self.type]
 
 
+@dataclass(frozen=True)
+class LoadWarning:
+    """Something in a playbook that loads, but is likely a mistake; the CLI shows each one."""
+
+    where: str  # "file:line"
+    message: str
+    hint: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}"
+
+
 @dataclass
 class Playbook:
     name: str
@@ -77,6 +89,7 @@ class Playbook:
     description: str = ""
     vars: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    warnings: list[LoadWarning] = field(default_factory=list)
 
     @property
     def base_dir(self) -> Path:
@@ -141,7 +154,7 @@ def find_playbook(ref: str | os.PathLike) -> Path:
 def load_playbook(ref: str | os.PathLike) -> Playbook:
     """A playbook by path or shipped name, validated (errors name file, line and key)."""
     path = find_playbook(ref)
-    return parse(yamlio.load_file(path), path)
+    return parse(yamlio.load_file(path, "playbook"), path)
 
 
 def load_text(text: str, source: str = "<playbook>", path: Path | None = None) -> Playbook:
@@ -176,7 +189,35 @@ def parse(data: Any, path: Path | None, source: str | None = None) -> Playbook:
     if not isinstance(steps, list):
         _fail(src, data, "steps", "steps must be a list (each item starting with '- ')")
     specs = [_parse_step(src, steps, i) for i in range(len(steps))]
-    return Playbook(name=name, steps=specs, description=description, vars=dict(variables), path=path)
+    return Playbook(name=name, steps=specs, description=description, vars=dict(variables), path=path,
+                    warnings=[w for spec in specs for w in _shell_warnings(spec)])
+
+
+# Parameters whose text a shell runs as code, until steps declare it (`Param(..., shell=True)`).
+_SHELL_PARAMS_UNTIL_DECLARED = {"shell": ("command", "unless", "only_if")}
+
+
+def _shell_params(cls: type[Step]) -> list[str]:
+    declared = [p.name for p in cls.PARAMS if getattr(p, "shell", False)]
+    return declared or list(_SHELL_PARAMS_UNTIL_DECLARED.get(cls.type_name, ()))
+
+
+def _shell_warnings(spec: StepSpec) -> list[LoadWarning]:
+    """A `{{ var }}` without `| quote` in text a shell runs: the value would be shell code.
+
+    Guards (`unless`, `only_if`) run on the host during `plan` too, so there it matters as much.
+    """
+    warnings = []
+    for key in _shell_params(spec.cls):
+        value = spec.params.get(key)
+        if not isinstance(value, str):
+            continue
+        for name in templating.unquoted_names(value):
+            warnings.append(LoadWarning(
+                spec.param_lines.get(key, spec.where),
+                f"{{{{ {name} }}}} in {spec.type}.{key} is not quoted: its value would run as shell code",
+                f"write {{{{ {name} | quote }}}}, unless the value is meant to be shell code"))
+    return warnings
 
 
 def _fail(src: str, container: Any, key: Any, problem: str, hint: str | None = None) -> None:

@@ -1,10 +1,11 @@
 """YAML loading that remembers where each value came from, so errors can name file and line.
 
-libyaml (PyYAML's C parser) scans, parses and composes the file into nodes that carry their marks;
-this module builds the values from those nodes itself, as LineDict / LineList that know the line
-of each key and item. That keeps the C loader's speed (a 200,000-host inventory loads in a few
-seconds, not minutes) and lets every value be checked as it is built, so hostile input is one
-ConfigError naming the file and line, never an internal error, a hang or a memory blow-up:
+libyaml (PyYAML's C parser) scans and parses the file into events that carry their marks; this
+module builds the values from those events itself, as LineDict / LineList that know the line of
+each key and item, without PyYAML's composer and its graph of nodes. That is faster than PyYAML's
+own C loader and needs no more memory than the values, and every value is checked as it is built,
+so hostile input is one ConfigError naming the file and line, never an internal error, a hang or
+a memory blow-up:
 
 - only YAML's core tags (null, bool, int, float, str, timestamp, binary, map, seq, merge) and
   Ansible's `!unsafe`; a value its tag cannot read (`!!bool maybe`, `2001-13-45`) is an error;
@@ -66,136 +67,207 @@ def _tag_name(tag: str) -> str:
     return "!!" + tag[len(_TAG):] if tag.startswith(_TAG) else tag
 
 
+class _Frame:
+    """A mapping or list being built: its value, where it started, and what its items add up to."""
+
+    __slots__ = ("anchor", "depth", "key", "key_line", "merges", "size", "value")
+
+    def __init__(self, value: LineDict | LineList, anchor: str | None) -> None:
+        self.value = value
+        self.anchor = anchor
+        self.size = 1  # nodes, aliases expanded
+        self.depth = 0  # of the deepest item, aliases expanded
+        self.key: Any = _NO_KEY  # a mapping's key waiting for its value
+        self.key_line = 0
+        self.merges: list[LineDict] | None = None  # `<<:` sources, the first winning
+
+
+_NO_KEY = object()
+_MERGE_KEY = object()
+
+
 class _Builder:
-    """Values from composed nodes. Each collection node is built once (aliases share the value),
-    with its expanded size and depth, so limits are checked in time linear in the file."""
+    """Values straight from libyaml's events (no node graph is kept, so memory stays that of the
+    values). Aliases share the value of their anchor; expanded size and depth are counted as the
+    values are built, so every limit is checked in time linear in the file."""
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, loader: yaml.CSafeLoader) -> None:
         self.source = source
-        self.loader = yaml.CSafeLoader("")  # only for its scalar constructors (int, float, dates, ...)
-        self.built: dict[int, tuple[Any, int, int]] = {}  # id(node) -> (value, expanded size, depth)
-        self.building: set[int] = set()
+        self.loader = loader  # its resolver (implicit tags) and scalar constructors
+        self.anchors: dict[str, tuple[Any, int, int]] = {}  # anchor -> (value, expanded size, depth)
+        self.stack: list[_Frame] = []
         self.distinct = 0
+        self.resolved: dict[str, str] = {}  # plain scalar text -> its implicit tag
 
-    def fail(self, node: yaml.Node, problem: str, hint: str | None = None) -> None:
-        raise ConfigError(f"{self.source}:{node.start_mark.line + 1}: {problem}", hint)
+    def fail(self, at: Any, problem: str, hint: str | None = None) -> None:
+        """`at`: a libyaml mark or a 1-based line."""
+        line = at if isinstance(at, int) else at.line + 1
+        raise ConfigError(f"{self.source}:{line}: {problem}", hint)
 
-    def build(self, node: yaml.Node, depth: int = 1) -> tuple[Any, int, int]:
-        """(value, expanded size in nodes, expanded depth)."""
-        if isinstance(node, yaml.ScalarNode):
-            return self.scalar(node), 1, 1
-        if depth > MAX_DEPTH:
-            self.fail(node, f"nested more than {MAX_DEPTH} levels deep", "flatten the structure")
-        key = id(node)
-        if key in self.built:
-            return self.built[key]
-        if key in self.building:
-            self.fail(node, "an alias refers to a value that contains it (a recursive alias)",
-                      "an anchor's value cannot use its own alias")
-        self.building.add(key)
-        tag = node.tag
-        if isinstance(node, yaml.MappingNode) and tag in (_MAP, _UNSAFE):
-            done = self.mapping(node, depth)
-        elif isinstance(node, yaml.SequenceNode) and tag in (_SEQ, _UNSAFE):
-            done = self.sequence(node, depth)
-        else:
-            kind = "mapping" if isinstance(node, yaml.MappingNode) else "list"
-            self.fail(node, f"YAML tag {_tag_name(tag)} is not supported on a {kind}",
+    def document(self) -> tuple[Any, int, int]:
+        """The single document's (value, expanded size, depth); (None, 0, 0) for an empty stream."""
+        loader = self.loader
+        loader.get_event()  # StreamStart
+        if loader.check_event(yaml.StreamEndEvent):
+            return None, 0, 0
+        loader.get_event()  # DocumentStart
+        result = self.node()
+        loader.get_event()  # DocumentEnd
+        if not loader.check_event(yaml.StreamEndEvent):
+            self.fail(loader.peek_event().start_mark, "more than one YAML document (---) in the file",
+                      "keep one document")
+        return result
+
+    def node(self) -> tuple[Any, int, int]:
+        """Build one node (with everything inside it) from the events; iterative, not recursive."""
+        get = self.loader.get_event
+        stack = self.stack
+        while True:
+            event = get()
+            kind = type(event)
+            line = event.start_mark.line + 1
+            if kind is yaml.ScalarEvent:
+                done = (self.scalar(event, stack[-1] if stack else None), 1, 1)
+                self.distinct += 1
+                if event.anchor:
+                    self.anchors[event.anchor] = done
+            elif kind is yaml.AliasEvent:
+                done = self.alias(event)
+            elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
+                self.start(event, kind is yaml.MappingStartEvent)
+                continue
+            else:  # MappingEnd / SequenceEnd: the item's line is where it started
+                frame = stack.pop()
+                line = frame.value.line
+                done = self.end(frame)
+            if not stack:
+                return done
+            self.add(stack[-1], done, line)
+
+    def start(self, event: Any, mapping: bool) -> None:
+        if self.stack and self.stack[-1].key is _NO_KEY and isinstance(self.stack[-1].value, LineDict):
+            self.fail(event.start_mark, "a mapping key must be text or a number, not a list or mapping",
+                      "write the key as plain text")
+        if len(self.stack) >= MAX_DEPTH:
+            self.fail(event.start_mark, f"nested more than {MAX_DEPTH} levels deep", "flatten the structure")
+        tag = event.tag
+        if tag not in (None, "!", _UNSAFE, _MAP if mapping else _SEQ):
+            self.fail(event.start_mark, f"YAML tag {_tag_name(tag)} is not supported on a "
+                      f"{'mapping' if mapping else 'list'}",
                       "remove the tag (remoteenv reads plain YAML: maps, lists, text, numbers, booleans)")
-        self.building.discard(key)
+        value: LineDict | LineList
+        if mapping:
+            value = LineDict()
+            value.lines = {}
+        else:
+            value = LineList()
+            value.lines = []
+        value.line = event.start_mark.line + 1
+        if event.anchor:
+            self.anchors.pop(event.anchor, None)  # redefined: until it ends, an alias of it is recursive
+        self.stack.append(_Frame(value, event.anchor))
+
+    def end(self, frame: _Frame) -> tuple[Any, int, int]:
+        value = frame.value
+        if frame.merges:
+            own = value
+            value = LineDict()
+            value.line, value.lines = own.line, {}
+            for source in frame.merges:
+                for key, item in source.items():
+                    if key not in value and key not in own:
+                        value[key] = item
+                        value.lines[key] = source.line_of(key)
+            value.update(own)
+            value.lines.update(own.lines)
+        done = (value, frame.size, frame.depth + 1)
         self.distinct += 1
-        self.built[key] = done
+        if frame.anchor:
+            self.anchors[frame.anchor] = done
         return done
 
-    def scalar(self, node: yaml.ScalarNode) -> Any:
-        tag = node.tag
+    def alias(self, event: Any) -> tuple[Any, int, int]:
+        done = self.anchors.get(event.anchor)
+        if done is None:
+            if any(frame.anchor == event.anchor for frame in self.stack):
+                self.fail(event.start_mark, "an alias refers to a value that contains it (a recursive alias)",
+                          "an anchor's value cannot use its own alias")
+            self.fail(event.start_mark, f"alias *{event.anchor} names no anchor (&{event.anchor}) before it")
+        if len(self.stack) + done[2] > MAX_DEPTH:
+            self.fail(event.start_mark, f"aliases nest this file more than {MAX_DEPTH} levels deep",
+                      "use fewer nested aliases (*name) of anchors (&name)")
+        return done
+
+    def add(self, frame: _Frame, done: tuple[Any, int, int], line: int) -> None:
+        value, size, depth = done
+        container = frame.value
+        if isinstance(container, LineList):
+            container.append(value)
+            container.lines.append(line)
+        elif frame.key is _NO_KEY:
+            if isinstance(value, (dict, list)):
+                self.fail(line, "a mapping key must be text or a number, not a list or mapping",
+                          "write the key as plain text")
+            if value is not _MERGE_KEY and value in container:
+                self.fail(line, f"duplicate key {value!r}", "a key appears once in a mapping")
+            frame.key, frame.key_line = value, line
+            return
+        elif frame.key is _MERGE_KEY:
+            sources = value if isinstance(value, LineList) else [value]
+            if not all(isinstance(source, LineDict) for source in sources):
+                self.fail(line, "a merge key (<<) takes a mapping or a list of mappings",
+                          "write <<: *anchor of a mapping")
+            frame.merges = (frame.merges or []) + list(sources)
+            frame.key = _NO_KEY
+        else:
+            container[frame.key] = value
+            container.lines[frame.key] = frame.key_line
+            frame.key = _NO_KEY
+        frame.size += size
+        frame.depth = max(frame.depth, depth)
+
+    def scalar(self, event: Any, parent: _Frame | None) -> Any:
+        value: str = event.value
+        tag = event.tag
+        if tag is None or tag == "!":
+            if not event.implicit[0]:
+                tag = _STR  # quoted: text
+            else:
+                tag = self.resolved.get(value)
+                if tag is None:
+                    tag = self.loader.resolve(yaml.ScalarNode, value, event.implicit)
+                    if len(self.resolved) < 100_000:
+                        self.resolved[value] = tag
+        if tag == _MERGE and parent is not None and parent.key is _NO_KEY and isinstance(parent.value, LineDict):
+            return _MERGE_KEY
         if tag in _TEXT_TAGS:
-            return node.value
+            return value
         if tag not in _SCALAR_TAGS:
             if tag in (_MAP, _SEQ):
-                self.fail(node, f"YAML tag {_tag_name(tag)} does not fit the value {node.value!r}",
+                self.fail(event.start_mark, f"YAML tag {_tag_name(tag)} does not fit the value {value[:80]!r}",
                           "remove the tag")
-            self.fail(node, f"YAML tag {_tag_name(tag)} is not supported",
+            self.fail(event.start_mark, f"YAML tag {_tag_name(tag)} is not supported",
                       "remove the tag, or quote the value to keep it as text")
+        node = yaml.ScalarNode(tag, value, event.start_mark, event.end_mark, event.style)
         try:
-            value = self.loader.yaml_constructors[tag](self.loader, node)
+            built = self.loader.yaml_constructors[tag](self.loader, node)
         except (ValueError, KeyError, TypeError, OverflowError, yaml.YAMLError):
-            self.fail(node, f"{node.value[:80]!r} is not a valid {_SCALAR_KINDS[tag]}",
+            self.fail(event.start_mark, f"{value[:80]!r} is not a valid {_SCALAR_KINDS[tag]}",
                       "fix the value, or quote it to keep it as text")
-        if isinstance(value, int) and value.bit_length() > MAX_INT_BITS:
-            self.fail(node, "a number too long to use", "quote it to keep it as text")
-        return value
-
-    def key(self, node: yaml.Node) -> Any:
-        if not isinstance(node, yaml.ScalarNode):
-            self.fail(node, "a mapping key must be text or a number, not a list or mapping",
-                      "write the key as plain text")
-        key = self.scalar(node)
-        return key if isinstance(key, _KEY_TYPES) else node.value  # dates, binary: as written
-
-    def mapping(self, node: yaml.MappingNode, depth: int) -> tuple[LineDict, int, int]:
-        result = LineDict()
-        result.line = node.start_mark.line + 1
-        lines: dict[Any, int] = {}
-        result.lines = lines
-        size, deepest = 1, 0
-        pairs = node.value
-        if any(k.tag == _MERGE for k, _ in pairs):
-            size, deepest = self.merge(node, depth, result)
-            pairs = [(k, v) for k, v in pairs if k.tag != _MERGE]
-        own: set[Any] = set()
-        for key_node, value_node in pairs:
-            key = self.key(key_node)
-            if key in own:
-                self.fail(key_node, f"duplicate key {key!r}", "a key appears once in a mapping")
-            own.add(key)
-            value, vsize, vdepth = self.build(value_node, depth + 1)
-            result[key] = value
-            lines[key] = key_node.start_mark.line + 1
-            size += vsize
-            deepest = max(deepest, vdepth)
-        return result, size, deepest + 1
-
-    def merge(self, node: yaml.MappingNode, depth: int, into: LineDict) -> tuple[int, int]:
-        """`<<: *defaults` (or a list of them, the first winning), as YAML 1.1's merge key."""
-        sources: list[yaml.Node] = []
-        for key_node, value_node in node.value:
-            if key_node.tag != _MERGE:
-                continue
-            items = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
-            for item in items:
-                if not isinstance(item, yaml.MappingNode):
-                    self.fail(item, "a merge key (<<) takes a mapping or a list of mappings",
-                              "write <<: *anchor of a mapping")
-                sources.append(item)
-        size, deepest = 1, 0
-        for source in sources:
-            merged, msize, mdepth = self.build(source, depth)
-            for key, value in merged.items():
-                if key not in into:
-                    into[key] = value
-                    into.lines[key] = merged.line_of(key)
-            size += msize
-            deepest = max(deepest, mdepth - 1)
-        return size, deepest
-
-    def sequence(self, node: yaml.SequenceNode, depth: int) -> tuple[LineList, int, int]:
-        result = LineList()
-        result.line = node.start_mark.line + 1
-        result.lines = [child.start_mark.line + 1 for child in node.value]
-        size, deepest = 1, 0
-        for child in node.value:
-            value, vsize, vdepth = self.build(child, depth + 1)
-            result.append(value)
-            size += vsize
-            deepest = max(deepest, vdepth)
-        return result, size, deepest + 1
+        if isinstance(built, int) and built.bit_length() > MAX_INT_BITS:
+            self.fail(event.start_mark, "a number too long to use", "quote it to keep it as text")
+        if parent is not None and parent.key is _NO_KEY and isinstance(parent.value, LineDict) \
+                and not isinstance(built, _KEY_TYPES):
+            return value  # a date or binary key: as written
+        return built
 
 
-def _compose(text: str, source: str) -> yaml.Node | None:
+def load_text(text: str, source: str) -> Any:
+    """Parse YAML text; any problem becomes a ConfigError naming `source` and the line."""
     loader = yaml.CSafeLoader(text)
     try:
-        return loader.get_single_node()
+        builder = _Builder(source, loader)
+        value, size, _ = builder.document()
     except yaml.reader.ReaderError as exc:
         line = text.encode("utf-8", "surrogatepass")[: exc.position].count(b"\n") + 1
         char = exc.character if isinstance(exc.character, int) else ord(exc.character or "\0")
@@ -210,18 +282,6 @@ def _compose(text: str, source: str) -> yaml.Node | None:
         raise ConfigError(f"{source}: {' '.join(str(exc).split())}", "fix the YAML syntax") from None
     finally:
         loader.dispose()
-
-
-def load_text(text: str, source: str) -> Any:
-    """Parse YAML text; any problem becomes a ConfigError naming `source` and the line."""
-    root = _compose(text, source)
-    if root is None:
-        return None
-    builder = _Builder(source)
-    value, size, depth = builder.build(root)
-    if depth > MAX_DEPTH:  # aliases nested inside aliases
-        raise ConfigError(f"{source}: aliases nest this file more than {MAX_DEPTH} levels deep",
-                          "use fewer nested aliases (*name) of anchors (&name)")
     if size > max(EXPANSION_FLOOR, MAX_EXPANSION * builder.distinct):
         raise ConfigError(f"{source}: aliases expand this file to {size:,} values, "
                           f"more than {MAX_EXPANSION} times its own size",

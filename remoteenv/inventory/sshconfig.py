@@ -160,7 +160,8 @@ class SSHConfigFile:
         try:
             raw = self._config.lookup(name)
         except KeyError as exc:  # paramiko: CanonicalizeHostname without CanonicalDomains
-            raise ConfigError(f"{self.path}: looking up {name}: the setting {exc} is missing",
+            setting = {"canonicaldomains": "CanonicalDomains"}.get(str(exc.args[0]), str(exc.args[0]))
+            raise ConfigError(f"{self.path}: looking up {name}: {setting} is not set",
                               "CanonicalizeHostname needs CanonicalDomains (`ssh -G HOST` shows it)") from None
         except Exception as exc:  # paramiko's CouldNotCanonicalize, a bad number in a setting, ...
             detail = " ".join(str(exc).split()) or type(exc).__name__

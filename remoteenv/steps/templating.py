@@ -23,6 +23,17 @@ def has_placeholder(text: str) -> bool:
     return "{{" in text
 
 
+def unquoted_names(text: str) -> list[str]:
+    """Variables `text` places without `| quote` (each once, in order): in a shell command such
+    a value is shell code, so `a; rm -rf ~` in a variable would run."""
+    names: list[str] = []
+    for match in _PLACEHOLDER.finditer(text):
+        expr = _EXPR.match(match.group(1))
+        if expr and expr.group(2) != "quote" and expr.group(1) not in names:
+            names.append(expr.group(1))
+    return names
+
+
 def render(text: str, variables: Mapping[str, Any], where: str, what: str = "",
            first_line: int | None = None) -> str:
     """Replace every placeholder in `text`; `where` ("file:line") and `what` name it in errors.
