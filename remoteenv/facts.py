@@ -12,10 +12,10 @@ import logging
 import shlex
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from remoteenv.errors import CommandFailed
+from remoteenv.scripts import script
 
 if TYPE_CHECKING:
     from remoteenv.transport import Connection
@@ -194,7 +194,7 @@ class HostFacts:
 
 
 def probe_script(queries: list[Query] | tuple[Query, ...] = ()) -> str:
-    base = resources.files("remoteenv.remote").joinpath("probe.sh").read_text(encoding="utf-8")
+    base = script("probe.sh")
     lines = [q.shell() for q in dict.fromkeys(queries)]
     return base + "\n".join(lines) + "\nemit \"end${T}1\"\n"
 
@@ -269,4 +269,7 @@ def gather(conn: Connection, queries: list[Query] | tuple[Query, ...] = (), time
     log.debug("%s: probe (%d questions) answered in %.3fs", conn.host.name, len(queries), result.duration)
     if "end\t1" not in result.stdout:
         raise CommandFailed(conn.host.name, "probe", result.exited, result.stderr or result.stdout)
-    return parse(result.stdout)
+    facts = parse(result.stdout)
+    if facts.home:
+        conn.home = facts.home  # later uploads resolve `~` without asking SFTP
+    return facts

@@ -9,8 +9,8 @@ set -eu
 umask 077
 name=$1 dir=$2 cwd=$3 n=$4
 shift 4
-case "$dir" in "~") dir=$HOME ;; "~/"*) dir="$HOME/${dir#"~/"}" ;; esac
-case "$cwd" in "") cwd=$HOME ;; "~") cwd=$HOME ;; "~/"*) cwd="$HOME/${cwd#"~/"}" ;; esac
+dir=$(home_path "$dir")
+cwd=$(home_path "${cwd:-~}")
 mkdir -p "$dir"
 chmod 700 "$dir"
 while [ "$n" -gt 0 ]; do

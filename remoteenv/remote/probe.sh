@@ -115,14 +115,11 @@ for pidfile in "$HOME"/.remoteenv/run/*.pid; do
 done
 
 # Questions steps asked (appended by remoteenv after this script): q_* print "q<TAB>id<TAB>answer".
-q_path() {
-    case "$1" in "~") printf '%s' "$HOME" ;; "~/"*) printf '%s/%s' "$HOME" "${1#"~/"}" ;; *) printf '%s' "$1" ;; esac
-}
 q_exists() {
-    if [ -e "$(q_path "$2")" ]; then emit "q${T}$1${T}1"; else emit "q${T}$1${T}0"; fi
+    if [ -e "$(home_path "$2")" ]; then emit "q${T}$1${T}1"; else emit "q${T}$1${T}0"; fi
 }
 q_file() {
-    p=$(q_path "$2")
+    p=$(home_path "$2")
     if [ -f "$p" ]; then
         emit "q${T}$1${T}$(sha256sum "$p" 2>/dev/null | awk '{print $1}') $(stat -c %a "$p" 2>/dev/null)"
     else
@@ -131,7 +128,7 @@ q_file() {
 }
 q_read() {
     # A small file's bytes, base64 on one line: "big:" when it holds more than the first 64 KiB.
-    p=$(q_path "$2")
+    p=$(home_path "$2")
     if [ -f "$p" ] && [ -r "$p" ]; then
         size=$(wc -c < "$p" | tr -d ' ')
         tag=b64

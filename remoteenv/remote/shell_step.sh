@@ -8,9 +8,6 @@ set -eu
 exec 2>&1
 chdir=$1 creates=$2 removes=$3 unless=$4 only_if=$5 command=$6
 
-expand() {
-    case "$1" in "~") printf '%s' "$HOME" ;; "~/"*) printf '%s/%s' "$HOME" "${1#"~/"}" ;; *) printf '%s' "$1" ;; esac
-}
 skip() {
     printf 'remoteenv-skip\t%s\n' "$1"
     exit 0
@@ -18,9 +15,9 @@ skip() {
 
 # Relative paths and commands start in the home folder unless chdir says otherwise.
 cd "$HOME"
-if [ -n "$chdir" ]; then cd "$(expand "$chdir")"; fi
-if [ -n "$creates" ] && [ -e "$(expand "$creates")" ]; then skip "$creates exists"; fi
-if [ -n "$removes" ] && [ ! -e "$(expand "$removes")" ]; then skip "$removes does not exist"; fi
+if [ -n "$chdir" ]; then cd "$(home_path "$chdir")"; fi
+if [ -n "$creates" ] && [ -e "$(home_path "$creates")" ]; then skip "$creates exists"; fi
+if [ -n "$removes" ] && [ ! -e "$(home_path "$removes")" ]; then skip "$removes does not exist"; fi
 if [ -n "$unless" ] && (set +eu; eval "$unless") </dev/null >/dev/null 2>&1; then skip "unless: exited 0"; fi
 if [ -n "$only_if" ]; then
     if (set +eu; eval "$only_if") </dev/null >/dev/null 2>&1; then :; else skip "only_if: exited $?"; fi

@@ -9,12 +9,11 @@ the output as it comes.
 
 from __future__ import annotations
 
-import posixpath
-import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from remoteenv import remotepath
 from remoteenv.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -142,20 +141,9 @@ class Step:
         return task
 
 
-def remote_path(path: str, chdir: str | None = None) -> str:
-    """A path as remote queries and scripts take it: relative ones are under `chdir`, else home."""
-    if path == "~" or path.startswith(("~/", "/")):
-        return path
-    return posixpath.join(remote_path(chdir) if chdir else "~", path)
-
-
-def sh_path(path: str) -> str:
-    """A path as one shell word, with a leading `~` still meaning the home folder."""
-    if path == "~":
-        return '"$HOME"'
-    if path.startswith("~/"):
-        return '"$HOME"/' + shlex.quote(path[2:])
-    return shlex.quote(path)
+# Remote paths follow remotepath's one rule; these names are what step modules import.
+remote_path = remotepath.under_home
+sh_path = remotepath.sh_word
 
 
 def mode_text(value: Any, where: str) -> str:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import shlex
-from functools import cache
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from remoteenv.facts import Query
+from remoteenv.scripts import script
 from remoteenv.steps.base import (
     CHANGED,
     FAILED,
@@ -30,9 +29,8 @@ if TYPE_CHECKING:
 SKIP_MARKER = "remoteenv-skip\t"
 
 
-@cache
 def _script() -> str:
-    return resources.files("remoteenv.remote").joinpath("shell_step.sh").read_text(encoding="utf-8")
+    return script("shell_step.sh")
 
 
 @register("shell")

@@ -159,10 +159,7 @@ class Upload(Step):
         return self.name or f"upload: {self.dest}"
 
     def apply(self, conn: Connection, facts: HostFacts, io: StepIO) -> Result:
-        target = self._target
-        if target.startswith("~") and facts.home:
-            # Known from the probe: saves SFTP the round trip of resolving `~`.
-            target = facts.home + target[1:]
+        target = conn.expand(self._target)  # the home is known from the probe: no round trip
         parent = posixpath.dirname(target)
         if facts.answer(self._parent_query()) is not True and parent:
             conn.run(f"mkdir -p {sh_path(parent)}", check=True, timeout=self.timeout)

@@ -16,12 +16,11 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache
-from importlib import resources
 from pathlib import Path
 
 import paramiko
 
+from remoteenv import remotepath
 from remoteenv.errors import (
     AuthFailed,
     CommandFailed,
@@ -32,6 +31,7 @@ from remoteenv.errors import (
     UploadFailed,
 )
 from remoteenv.inventory.model import Host
+from remoteenv.scripts import script
 from remoteenv.transport import hostkeys, keepalive
 from remoteenv.transport import sftp as sftp_io
 
@@ -81,6 +81,7 @@ class Connection:
     _fabric: object = field(default=None, repr=False, compare=False)
     # Channels of commands running now, so that interrupt() can reach them from another thread.
     _running: set = field(default_factory=set, repr=False, compare=False)
+    _home: str | None = field(default=None, repr=False, compare=False)
 
     @property
     def transport(self) -> paramiko.Transport:
@@ -274,7 +275,7 @@ class Connection:
             log.debug("%s: upload to %s: %s", self.host.name, tmp, exc)
             if not self.alive:
                 raise self.lost("during an upload", exc) from None
-        finish = self.run_script(remote_script("put_finish.sh"),
+        finish = self.run_script(script("put_finish.sh"),
                                  [tmp, remote_path, str(size), digest.hexdigest(),
                                   f"{mode if mode is not None else 0o644:o}"])
         if not finish.ok:
@@ -295,12 +296,20 @@ class Connection:
             fh.prefetch()
             return fh.read()
 
-    def expand(self, remote_path: str) -> str:
-        """`~/x` -> absolute path in the remote home (SFTP does not expand `~`)."""
-        if remote_path == "~" or remote_path.startswith("~/"):
-            home = self.fabric.sftp().normalize(".")  # type: ignore[attr-defined]
-            return home + remote_path[1:]
-        return remote_path
+    @property
+    def home(self) -> str:
+        """The login user's home folder: from the probe when it ran (no round trip), else SFTP's."""
+        if self._home is None:
+            self._home = self.fabric.sftp().normalize(".")  # type: ignore[attr-defined]
+        return self._home
+
+    @home.setter
+    def home(self, value: str) -> None:
+        self._home = value or None
+
+    def expand(self, path: str) -> str:
+        """`path` as an absolute path on the host (SFTP does not expand `~`): remotepath's rule."""
+        return remotepath.absolute(path, self.home) if remotepath.is_home_relative(path) else path
 
 
 def _chunks(data: bytes | Path, size: int = 1 << 20):
@@ -311,11 +320,6 @@ def _chunks(data: bytes | Path, size: int = 1 << 20):
     else:
         for start in range(0, len(data), size):
             yield data[start:start + size]
-
-
-@cache
-def remote_script(name: str) -> str:
-    return resources.files("remoteenv.remote").joinpath(name).read_text(encoding="utf-8")
 
 
 def short_command(command: str, limit: int = 60) -> str:

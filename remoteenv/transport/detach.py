@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from remoteenv.errors import CommandFailed, ConfigError
+from remoteenv.scripts import script
 
 if TYPE_CHECKING:
     from remoteenv.transport.connection import Connection
@@ -48,10 +49,8 @@ def start(conn: Connection, argv: Sequence[str], *, name: str, env: Mapping[str,
         if not _ENV_KEY.fullmatch(key):
             raise ConfigError(f"{key!r} is not an environment variable name", "letters, digits and '_'")
         pairs += [key, str(value)]
-    from remoteenv.transport.connection import remote_script
-
     args = [name, folder, cwd or "", str(len(pairs) // 2), *pairs, *argv]
-    result = conn.run_script(remote_script("detach.sh"), args, timeout=timeout)
+    result = conn.run_script(script("detach.sh"), args, timeout=timeout)
     fields = result.stdout.strip().splitlines()[-1].split("\t") if result.stdout.strip() else []
     if not result.ok or len(fields) < 2 or fields[0] != "pid" or not fields[1].isdigit():
         raise CommandFailed(conn.host.name, f"start {shlex.join(argv)[:60]}", result.exited,
