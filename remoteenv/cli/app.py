@@ -57,19 +57,16 @@ def _globals(
             logging.getLogger("paramiko").setLevel(logging.DEBUG)
 
 
-def _register() -> None:
-    from remoteenv.cli import hosts, probe
+# The command modules, in help order: each has register(app). A module listed here and missing is
+# an error at start-up (a broken install), never a command silently gone.
+COMMAND_MODULES = ("probe", "hosts", "playbook", "export", "sandbox")
 
-    hosts.register(app)
-    probe.register(app)
-    for optional in ("sandbox", "playbook", "export"):
-        try:
-            module = __import__(f"remoteenv.cli.{optional}", fromlist=["register"])
-        except ModuleNotFoundError as exc:
-            if exc.name != f"remoteenv.cli.{optional}":
-                raise
-            continue
-        module.register(app)
+
+def _register() -> None:
+    from importlib import import_module
+
+    for name in COMMAND_MODULES:
+        import_module(f"remoteenv.cli.{name}").register(app)
 
 
 _register()

@@ -1,7 +1,7 @@
 """Idempotent steps, one module per domain, and the registry playbooks look step types up in.
 
-A step module registers its classes with `@register("name")`; this package imports every known
-step module, so adding one is: write `remoteenv/steps/<domain>.py` and list it in `_MODULES`.
+A step module registers its classes with `@register("name")`; this package imports every module
+of STEP_MODULES, so adding one is: write `remoteenv/steps/<domain>.py` and list it there.
 """
 
 from __future__ import annotations
@@ -22,15 +22,13 @@ from remoteenv.steps.base import (
     register,
 )
 
-# Modules that define steps; a module not present (yet) is skipped.
-_MODULES = ("shell", "upload", "facts", "conda", "env", "kernel", "jupyter")
+# The modules that define steps, each registering its classes with @register: an explicit table
+# (as the CLI's), so a module that is listed and missing is an import error, never a step type
+# silently gone.
+STEP_MODULES = ("shell", "upload", "facts")
 
-for _name in _MODULES:
-    try:
-        import_module(f"remoteenv.steps.{_name}")
-    except ModuleNotFoundError as _exc:
-        if _exc.name != f"remoteenv.steps.{_name}":
-            raise
+for _name in STEP_MODULES:
+    import_module(f"remoteenv.steps.{_name}")
 
 
 def known_types() -> list[str]:
