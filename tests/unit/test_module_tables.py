@@ -10,7 +10,8 @@ PACKAGE = Path(remoteenv.__file__).parent
 
 
 def modules_that(folder: str, marker: str) -> set[str]:
-    return {p.stem for p in (PACKAGE / folder).glob("*.py") if marker in p.read_text(encoding="utf-8")}
+    return {p.stem for p in (PACKAGE / folder).glob("*.py")
+            if p.stem != "__init__" and marker in p.read_text(encoding="utf-8")}
 
 
 def test_every_step_module_is_listed_and_every_listed_one_exists():
