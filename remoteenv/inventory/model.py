@@ -11,7 +11,8 @@ from remoteenv.errors import ConfigError
 
 # The connection settings a host has; each is resolved from the first source that sets it.
 CONNECTION_FIELDS = ("hostname", "user", "port", "identity_files", "proxy_jump", "proxy_command", "identities_only",
-                     "connect_timeout", "server_alive_interval", "server_alive_count_max")
+                     "connect_timeout", "server_alive_interval", "server_alive_count_max",
+                     "user_known_hosts_file", "global_known_hosts_file", "hash_known_hosts")
 
 
 @dataclass
@@ -33,6 +34,11 @@ class Host:
     # ssh config's ServerAliveInterval (0: off) and ServerAliveCountMax: when a peer is declared dead.
     server_alive_interval: float | None = None
     server_alive_count_max: int | None = None
+    # ssh config's UserKnownHostsFile / GlobalKnownHostsFile as written there (None: OpenSSH's
+    # defaults; tokens are expanded at connect time) and HashKnownHosts (write accepted keys hashed).
+    user_known_hosts_file: str | None = None
+    global_known_hosts_file: str | None = None
+    hash_known_hosts: bool = False
     groups: list[str] = field(default_factory=list)
     vars: dict[str, Any] = field(default_factory=dict)
     # field name -> where its value came from ("hosts.yaml:12", "~/.ssh/config", "default")
@@ -58,6 +64,9 @@ class Host:
             "connect_timeout": self.connect_timeout,
             "server_alive_interval": self.server_alive_interval,
             "server_alive_count_max": self.server_alive_count_max,
+            "user_known_hosts_file": self.user_known_hosts_file,
+            "global_known_hosts_file": self.global_known_hosts_file,
+            "hash_known_hosts": self.hash_known_hosts,
             "groups": list(self.groups),
             "vars": dict(self.vars),
             "sources": dict(self.sources),

@@ -369,8 +369,12 @@ def _channel_to(via: Connection, target: Host, options: ConnectOptions) -> param
 
 def _connect_direct(host: Host, options: ConnectOptions, sock: paramiko.Channel | None) -> Connection:
     client = paramiko.SSHClient()
-    hostkeys.load_into(client)
-    client.set_missing_host_key_policy(hostkeys.VerifyPolicy(host.name, options.accept_new_host_key))
+    tokens = hostkeys.ssh_tokens(host.name, host.hostname, host.port, host.user or _local_user(), host.proxy_jump)
+    user_files = hostkeys.option_files(host.user_known_hosts_file, tokens=tokens)
+    global_files = hostkeys.option_files(host.global_known_hosts_file)
+    hostkeys.load_into(client, user_files, global_files)
+    client.set_missing_host_key_policy(hostkeys.VerifyPolicy(
+        host.name, options.accept_new_host_key, hashed=host.hash_known_hosts, user_files=user_files))
     only_listed = host.identities_only and bool(host.identity_files)
     # As OpenSSH does, a listed key that does not exist is passed over (and named if login fails).
     keys = [k for k in host.identity_files if os.path.exists(k)]

@@ -251,13 +251,8 @@ def test_hostname_star_is_never_recorded(make_testbed):
     assert bed.client.known_hosts.read_text() == ""
 
 
-# ---------------------------------------------------------------- ssh config (needs connection.py wiring)
+# ---------------------------------------------------------------- ssh config's known_hosts settings
 
-needs_wiring = pytest.mark.xfail(
-    strict=True, reason="connection.py does not yet pass ssh config's known_hosts settings to hostkeys")
-
-
-@needs_wiring
 def test_user_and_global_known_hosts_files_from_ssh_config(testbed, tmp_path):
     host = testbed.host("h02")
     user, system = tmp_path / "user_kh", tmp_path / "system_kh"
@@ -276,7 +271,6 @@ def test_user_and_global_known_hosts_files_from_ssh_config(testbed, tmp_path):
     assert refused.code == 3 and f"{system}:1" in refused.err
 
 
-@needs_wiring
 def test_hash_known_hosts_from_ssh_config(make_testbed):
     bed = make_testbed(1, known=False)
     host = bed.hosts[0]
