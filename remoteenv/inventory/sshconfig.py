@@ -131,24 +131,29 @@ class SSHConfigFile:
                 return origin
         return str(self.path)
 
-    def host_line(self, name: str) -> str:
-        """`file:line` of the first `Host` line naming `name` outright, else the file's path."""
-        if self._host_lines is None:  # indexed once: an ssh config inventory asks for every host
+    def _host_index(self) -> dict[str, str]:
+        """Each name a `Host` line gives -> the `file:line` of its first such line (built once:
+        an ssh config inventory asks for every host)."""
+        if self._host_lines is None:
             self._host_lines = {}
             for line, origin in self._lines:
                 words = line.strip().replace("=", " ", 1).split()
                 if len(words) > 1 and words[0].lower() == "host":
                     for word in words[1:]:
                         self._host_lines.setdefault(word, origin)
-        return self._host_lines.get(name, str(self.path))
+        return self._host_lines
+
+    def host_line(self, name: str) -> str:
+        """`file:line` of the first `Host` line naming `name` outright, else the file's path."""
+        return self._host_index().get(name, str(self.path))
 
     def host_names(self) -> list[str]:
-        """Concrete `Host` names (no wildcards or negations), for importing as inventory."""
-        return sorted(
-            name
-            for name in self._config.get_hostnames()
-            if name != "*" and not any(c in name for c in "*?!")
-        )
+        """Concrete `Host` names (no wildcards or negations), for importing as inventory.
+
+        Read from the Host lines themselves: paramiko's get_hostnames() fails on a file with a
+        Match block.
+        """
+        return sorted(name for name in self._host_index() if not any(c in name for c in "*?!"))
 
     def lookup(self, name: str) -> dict[str, Any]:
         """Settings for `name` in our field names; only those the file sets."""
@@ -187,6 +192,12 @@ class SSHConfigFile:
             found["server_alive_interval"] = float(raw["serveraliveinterval"])
         if raw.get("serveralivecountmax", "").isdigit():
             found["server_alive_count_max"] = int(raw["serveralivecountmax"])
+        if "userknownhostsfile" in raw:
+            found["user_known_hosts_file"] = raw["userknownhostsfile"]
+        if "globalknownhostsfile" in raw:
+            found["global_known_hosts_file"] = raw["globalknownhostsfile"]
+        if raw.get("hashknownhosts", "").lower() == "yes":
+            found["hash_known_hosts"] = True
         if "proxycommand" in raw and raw["proxycommand"].lower() != "none":
             found["proxy_command"] = raw["proxycommand"]
         if "proxyjump" in raw and raw["proxyjump"].lower() != "none":
