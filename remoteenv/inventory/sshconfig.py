@@ -112,6 +112,7 @@ class SSHConfigFile:
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or config_path()
         self._lines = _expand_includes(self.path)
+        self._empty = not any(line.strip() for line, _ in self._lines)
         from remoteenv import sshlib  # deferred: listing hosts or reading an inventory needs no SSH
 
         text = "\n".join(line for line, _ in self._lines)
@@ -162,6 +163,8 @@ class SSHConfigFile:
         return {k: list(v) if isinstance(v, list) else v for k, v in self._found[name].items()}
 
     def _lookup(self, name: str) -> dict[str, Any]:
+        if self._empty:
+            return {}  # no config: nothing to find (paramiko's lookup costs ~0.1 ms a host even so)
         try:
             raw = self._config.lookup(name)
         except KeyError as exc:  # paramiko: CanonicalizeHostname without CanonicalDomains
