@@ -11,6 +11,9 @@ missing=""
 command -v ssh >/dev/null 2>&1 || missing="$missing openssh-client"
 command -v ip >/dev/null 2>&1 || missing="$missing iproute2"
 command -v useradd >/dev/null 2>&1 || missing="$missing passwd"
+# Test hosts make venvs with Debian's /usr/bin/python3 (the venv distribution, the conda stand-in).
+/usr/bin/python3 -c 'import ensurepip' >/dev/null 2>&1 || missing="$missing python3-venv"
+command -v curl >/dev/null 2>&1 || missing="$missing curl"
 if [ -n "$missing" ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         echo "installing:$missing"

@@ -49,16 +49,7 @@ def plan(
     """
     from remoteenv.playbook import load_playbook
 
-    pb = load_playbook(playbook)
-    inv = common.inventory()
-    selected = _select(inv, hosts, group, limit)
-    report = _run(pb, selected, inv, "plan", var, forks, accept_new_host_key, None, stream_json=False,
-                  live=not as_json)
-    if as_json:
-        print_json({**report.to_json(), "report": str(report.path) if report.path else None})
-    else:
-        views.print_plan(report)
-    raise typer.Exit(report.exit_code())
+    run_and_exit(load_playbook(playbook), "plan", hosts, group, limit, var, forks, as_json, accept_new_host_key)
 
 
 def apply(
@@ -95,7 +86,17 @@ def apply(
     """
     from remoteenv.playbook import load_playbook
 
-    pb = load_playbook(playbook)
+    run_and_exit(load_playbook(playbook), "apply", hosts, group, limit, var, forks, as_json, accept_new_host_key,
+                 retry_failed, step_timeout)
+
+
+def run_and_exit(pb: Playbook, mode: str, hosts: list[str] | None, group: str | None, limit: str | None,
+                 var: list[str] | None, forks: int, as_json: bool, accept_new_host_key: bool,
+                 retry_failed: bool = False, step_timeout: float | None = None) -> None:
+    """Plan or apply `pb` on the selected hosts as `plan`/`apply` do (views, report, exit code).
+
+    Commands built on steps (conda install, ...) are one-step playbooks run through here.
+    """
     inv = common.inventory()
     if retry_failed:
         selected = _select_failed(pb, inv, hosts, group, limit)
@@ -103,9 +104,14 @@ def apply(
             raise typer.Exit(0)
     else:
         selected = _select(inv, hosts, group, limit)
-    report = _run(pb, selected, inv, "apply", var, forks, accept_new_host_key, step_timeout,
-                  stream_json=as_json, live=not as_json)
-    if not as_json:
+    report = _run(pb, selected, inv, mode, var, forks, accept_new_host_key, step_timeout,
+                  stream_json=as_json and mode == "apply", live=not as_json)
+    if mode == "plan":
+        if as_json:
+            print_json({**report.to_json(), "report": str(report.path) if report.path else None})
+        else:
+            views.print_plan(report)
+    elif not as_json:
         views.print_summary(report)
     raise typer.Exit(report.exit_code())
 
