@@ -30,7 +30,10 @@ STATUSES = (OK, CHANGED, FAILED, SKIPPED)
 
 @dataclass(frozen=True)
 class Param:
-    """One parameter a step takes. `template`: `{{ var }}` placeholders are rendered in it."""
+    """One parameter a step takes. `template`: `{{ var }}` placeholders are rendered in it.
+
+    `shell`: a shell runs its text as code, so a placeholder without `| quote` is warned about.
+    """
 
     name: str
     kind: type = str
@@ -38,6 +41,7 @@ class Param:
     default: Any = None
     doc: str = ""
     template: bool = True
+    shell: bool = False
 
 
 @dataclass

@@ -67,11 +67,11 @@ class Shell(Step):
     """
 
     PARAMS = (
-        Param("command", required=True, doc="the shell command"),
+        Param("command", required=True, shell=True, doc="the shell command"),
         Param("creates", doc="skip when this path exists"),
         Param("removes", doc="skip when this path does not exist"),
-        Param("unless", doc="skip when this command exits 0"),
-        Param("only_if", doc="run only when this command exits 0"),
+        Param("unless", shell=True, doc="skip when this command exits 0"),
+        Param("only_if", shell=True, doc="run only when this command exits 0"),
         Param("chdir", doc="folder to run in (default: home)"),
         Param("timeout", kind=float, doc="seconds before the command is stopped"),
     )
