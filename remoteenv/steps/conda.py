@@ -66,6 +66,7 @@ class Conda(Step):
       wheelhouse           a local folder of wheels: uploaded, and pip uses only them (air-gapped hosts)
       accept_anaconda_tos  true: accept Anaconda's terms for Miniconda's default channels
       force                true: a prefix that is not a remoteenv install is moved aside, never deleted
+      timeout              seconds before the install is stopped
 
     Example:
 
