@@ -1,0 +1,1 @@
+"""Test stand-ins for Miniconda/Miniforge installers, conda and conda channels (see README.md)."""
