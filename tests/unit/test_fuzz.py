@@ -30,7 +30,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = int(os.environ.get("REMOTEENV_FUZZ_SEED", "18"))
-CASES_PER_TARGET = int(os.environ.get("REMOTEENV_FUZZ_CASES", "150"))
+CASES_PER_TARGET = int(os.environ.get("REMOTEENV_FUZZ_CASES", "100"))
 CASE_SECONDS = 10  # one case; the slowest valid case takes well under a second
 MEMORY_LIMIT = 2 * 1024 ** 3  # bytes of address space for a worker
 OK_CODES = {0, 2, 3}
