@@ -193,22 +193,13 @@ def parse(data: Any, path: Path | None, source: str | None = None) -> Playbook:
                     warnings=[w for spec in specs for w in _shell_warnings(spec)])
 
 
-# Parameters whose text a shell runs as code, until steps declare it (`Param(..., shell=True)`).
-_SHELL_PARAMS_UNTIL_DECLARED = {"shell": ("command", "unless", "only_if")}
-
-
-def _shell_params(cls: type[Step]) -> list[str]:
-    declared = [p.name for p in cls.PARAMS if getattr(p, "shell", False)]
-    return declared or list(_SHELL_PARAMS_UNTIL_DECLARED.get(cls.type_name, ()))
-
-
 def _shell_warnings(spec: StepSpec) -> list[LoadWarning]:
     """A `{{ var }}` without `| quote` in text a shell runs: the value would be shell code.
 
     Guards (`unless`, `only_if`) run on the host during `plan` too, so there it matters as much.
     """
     warnings = []
-    for key in _shell_params(spec.cls):
+    for key in [p.name for p in spec.cls.PARAMS if p.shell]:
         value = spec.params.get(key)
         if not isinstance(value, str):
             continue
