@@ -23,6 +23,7 @@ from typing import Any, TextIO
 
 from remoteenv import paths
 from remoteenv.errors import EXIT_CONNECT, EXIT_FAILED, EXIT_OK
+from remoteenv.status import Status
 from remoteenv.steps.base import Change, output_tail
 
 SCHEMA = 1
@@ -32,13 +33,13 @@ KEEP_RUNS = 50
 # What new_run_id makes; nothing else in runs/ is ever removed.
 RUN_ID_RE = re.compile(r"\d{8}-\d{6}\.\d{3}-[0-9a-f]{6}")
 
-HOST_OK = "ok"
-HOST_CHANGED = "changed"
-HOST_CHANGE = "change"
-HOST_FAILED = "failed"
-HOST_UNREACHABLE = "unreachable"
-HOST_CANCELLED = "cancelled"
-HOST_PENDING = "pending"
+HOST_OK = Status.OK
+HOST_CHANGED = Status.CHANGED
+HOST_CHANGE = Status.CHANGE
+HOST_FAILED = Status.FAILED
+HOST_UNREACHABLE = Status.UNREACHABLE
+HOST_CANCELLED = Status.CANCELLED
+HOST_PENDING = Status.PENDING
 RETRY_STATUSES = (HOST_FAILED, HOST_UNREACHABLE, HOST_CANCELLED)
 
 
@@ -47,7 +48,7 @@ class StepReport:
     index: int
     type: str
     description: str
-    status: str = "pending"
+    status: str = Status.PENDING
     duration: float = 0.0
     message: str = ""
     output: str = ""  # full; the JSON report keeps the tail, the host log keeps all of it
@@ -80,7 +81,7 @@ class HostReport:
 
     @property
     def failed_step(self) -> StepReport | None:
-        return next((s for s in self.steps if s.status == "failed"), None)
+        return next((s for s in self.steps if s.status == Status.FAILED), None)
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}

@@ -27,6 +27,7 @@ from remoteenv.errors import CommandTimeout, ConnectError, HostUnreachable, Remo
 from remoteenv.fleet import Cancelled, Fleet
 from remoteenv.inventory import Host, Inventory
 from remoteenv.playbook import Playbook
+from remoteenv.status import Status
 from remoteenv.steps import CHANGED, FAILED, OK, SKIPPED, Result, Step
 from remoteenv.steps.io import StepIO
 from remoteenv.transport import Connection, ConnectOptions
@@ -86,7 +87,7 @@ def run_playbook(
         report.cancel_exit = run.fleet.exit_code
     if record:
         rp.save(report)
-    run.emit(ev.Event(ev.RUN_END, status="cancelled" if report.cancelled else None,
+    run.emit(ev.Event(ev.RUN_END, status=Status.CANCELLED if report.cancelled else None,
                       elapsed=report.duration,
                       data={"counts": report.counts(), "exit_code": report.exit_code(),
                             "report": str(report.path) if report.path else None}))
@@ -114,7 +115,7 @@ def _abandoned(hr: rp.HostReport) -> rp.HostReport:
         return out
     out.status, out.message = rp.HOST_CANCELLED, out.message or "cancelled"
     for step in out.steps:
-        if step.status == "pending":
+        if step.status == Status.PENDING:
             step.status, step.message = SKIPPED, step.message or "cancelled"
     return out
 
@@ -176,7 +177,7 @@ class _Run:
                 _close_log(log, hr)
             self.fleet.release(self._conns.pop(host.name, None))
             for s in hr.steps:
-                if s.status == "pending":
+                if s.status == Status.PENDING:
                     s.status = SKIPPED
                     s.message = s.message or ("cancelled" if hr.status == rp.HOST_CANCELLED else "not run")
             hr.duration = time.monotonic() - started
@@ -223,7 +224,7 @@ class _Run:
             sr = hr.steps[i]
             change = step.check(facts)
             sr.change = change
-            sr.status = "change" if change else OK
+            sr.status = Status.CHANGE if change else OK
             sr.message = change.reason if change else step.noop_reason(facts)
             self.emit(ev.Event(ev.STEP_END, host=name, step=i, description=sr.description, status=sr.status,
                                elapsed=time.monotonic() - started, message=sr.message,

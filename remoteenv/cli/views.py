@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from remoteenv.cli.output import console
+from remoteenv.status import RUNNING, Status
 
 if TYPE_CHECKING:
     from remoteenv import report as rp
@@ -47,9 +48,11 @@ def print_event(event: Event) -> None:
     sys.stdout.flush()
 
 
-STATUS_STYLE = {"ok": "green", "changed": "yellow", "change": "yellow", "failed": "bold red",
-                "unreachable": "bold red", "cancelled": "magenta", "skipped": "dim", "running": "cyan",
-                "waiting": "dim", "connecting": "cyan"}
+# Hosts that finished well: the live table stops showing their step.
+DONE = (Status.OK, Status.CHANGED, Status.CHANGE)
+STATUS_STYLE = {Status.OK: "green", Status.CHANGED: "yellow", Status.CHANGE: "yellow", Status.FAILED: "bold red",
+                Status.UNREACHABLE: "bold red", Status.CANCELLED: "magenta", Status.SKIPPED: "dim",
+                Status.PENDING: "dim", RUNNING: "cyan", "waiting": "dim", "connecting": "cyan"}
 
 
 class LiveView:
@@ -71,7 +74,7 @@ class LiveView:
         if event.kind == "host_start":
             row.update(status="connecting", started=now)
         elif event.kind == "facts":
-            row.update(status="running", step="facts gathered")
+            row.update(status=RUNNING, step="facts gathered")
         elif event.kind == "step_start":
             row.update(step=f"{event.step + 1}/{self.total_steps} {event.description}", line="", progress=None)
         elif event.kind == "step_output":
@@ -79,13 +82,13 @@ class LiveView:
                 row["line"] = event.message
             if "progress" in event.data:
                 row["progress"] = event.data["progress"]
-        elif event.kind == "step_end" and event.status == "failed":
+        elif event.kind == "step_end" and event.status == Status.FAILED:
             row["step"] = f"{event.step + 1}/{self.total_steps} {event.description}: {event.message or ''}"
         elif event.kind == "step_end":
             row.update(line="", progress=None)
         elif event.kind == "host_end":
             row.update(status=event.status, ended=now, line="", progress=None)
-            if event.status in ("ok", "changed", "change"):
+            if event.status in DONE:
                 row["step"] = ""
             elif event.message:
                 row["step"] = event.message
@@ -120,7 +123,7 @@ class LiveView:
         room = max(5, console().height - 6)
         if len(rows) > room:
             # Too many to show: the hosts still working or in trouble matter most.
-            busy = [(n, r) for n, r in rows if r["status"] not in ("ok", "changed", "change", "waiting")]
+            busy = [(n, r) for n, r in rows if r["status"] not in (*DONE, "waiting")]
             rows = busy[:room]
         for name, row in rows:
             start = row["started"]
@@ -203,7 +206,7 @@ def _hanging(marker: str, text: str) -> Any:
     return grid
 
 
-SUMMARY_COUNTS = (("ok", "ok"), ("changed", "chg"), ("failed", "fail"), ("skipped", "skip"))
+SUMMARY_COUNTS = ((Status.OK, "ok"), (Status.CHANGED, "chg"), (Status.FAILED, "fail"), (Status.SKIPPED, "skip"))
 
 
 def print_summary(report: rp.RunReport) -> None:

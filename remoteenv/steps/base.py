@@ -15,17 +15,18 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from remoteenv import remotepath
 from remoteenv.errors import ConfigError
+from remoteenv.status import Status
 
 if TYPE_CHECKING:
     from remoteenv.facts import HostFacts, Query
     from remoteenv.steps.io import StepIO
     from remoteenv.transport import Connection
 
-OK = "ok"
-CHANGED = "changed"
-FAILED = "failed"
-SKIPPED = "skipped"
-STATUSES = (OK, CHANGED, FAILED, SKIPPED)
+OK = Status.OK
+CHANGED = Status.CHANGED
+FAILED = Status.FAILED
+SKIPPED = Status.SKIPPED
+STATUSES = (OK, CHANGED, FAILED, SKIPPED)  # what apply may return
 
 
 @dataclass(frozen=True)
