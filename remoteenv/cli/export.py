@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from remoteenv.cli import common
-from remoteenv.cli.output import console, print_json
+from remoteenv.cli.output import console, print_json, warn
 from remoteenv.cli.playbook import HostsArg, PlaybookArg, VarOpt, _parse_vars
 from remoteenv.errors import ConfigError
 
@@ -47,6 +47,8 @@ def ansible(
     from remoteenv.playbook import load_playbook
 
     pb = load_playbook(playbook)
+    for warning in pb.warnings:
+        warn(str(warning), warning.hint or None)
     inv = common.inventory()
     if not hosts and not group and not inv.entries:
         raise ConfigError("no host given and the inventory is empty",

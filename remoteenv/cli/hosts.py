@@ -30,11 +30,12 @@ def hosts(
                     "hosts": [h.to_dict() for h in selected]})
         return
     from rich.table import Table
+    from rich.text import Text
 
     if not selected:
         _print_no_hosts()
         return
-    table = Table(title=f"Hosts ({_tilde(str(inv.path)) if inv.path else 'no inventory file'})",
+    table = Table(title=Text(f"Hosts ({_tilde(str(inv.path)) if inv.path else 'no inventory file'})"),
                   title_justify="left")
     # At 80 columns the address must stay whole: long words fold onto the next line, never "…".
     table.add_column("name", no_wrap=True)
@@ -47,7 +48,9 @@ def hosts(
         if h.proxy_jump:
             lines.append(f"via {h.proxy_jump}")
         sources = dict.fromkeys(_short_source(s) for s in h.sources.values() if s != "default")
-        table.add_row(h.name, "\n".join(lines), ", ".join(h.groups), "\n".join(sources) or "defaults")
+        # Names and paths come from files people wrote: plain text, never rich markup or emoji codes.
+        table.add_row(*(Text(cell) for cell in (h.name, "\n".join(lines), ", ".join(h.groups),
+                                                 "\n".join(sources) or "defaults")))
     console().print(table)
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from remoteenv.cli import common, views
+from remoteenv.cli import common, output, views
 from remoteenv.cli.output import console, print_json
 from remoteenv.errors import ConfigError
 
@@ -97,6 +97,8 @@ def run_and_exit(pb: Playbook, mode: str, hosts: list[str] | None, group: str | 
 
     Commands built on steps (conda install, ...) are one-step playbooks run through here.
     """
+    for warning in pb.warnings:
+        output.warn(str(warning), warning.hint or None)
     inv = common.inventory()
     if retry_failed:
         selected = _select_failed(pb, inv, hosts, group, limit)

@@ -375,3 +375,23 @@ def test_cli_retry_failed_without_earlier_apply(no_inventory, capsys):
 def test_cli_help_has_examples(command, capsys):
     code, out, _ = run_cli([command, "--help"], capsys)
     assert code == 0 and "Examples:" in out and f"remoteenv {command} workstation" in out
+
+
+def test_cli_warns_about_an_unquoted_variable_in_a_shell_command(no_inventory, tmp_path, capsys):
+    risky = write(tmp_path, "vars: {name: x}\nsteps:\n  - shell: echo {{ name }}\n", "risky.yaml")
+    code, _, err = run_cli(["export", "ansible", str(risky), "-o", str(tmp_path / "out")], capsys)
+    assert code == 0
+    assert f"warning: {risky}:3: {{{{ name }}}} in shell.command is not quoted" in err
+    assert "hint: write {{ name | quote }}" in err
+    safe = write(tmp_path, "vars: {name: x}\nsteps:\n  - shell: echo {{ name | quote }}\n", "safe.yaml")
+    run_cli(["export", "ansible", str(safe), "-o", str(tmp_path / "out2")], capsys)
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_cli_hosts_table_prints_names_as_text(tmp_path, monkeypatch, capsys):
+    inv = tmp_path / "inv.yaml"
+    inv.write_text('hosts:\n  "web[bold]:100:":\n    hostname: 10.0.0.1\n')
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("COLUMNS", "120")
+    code, out, _ = run_cli(["-i", str(inv), "hosts"], capsys)
+    assert code == 0 and "web[bold]:100:" in out and "💯" not in out
