@@ -379,12 +379,12 @@ def test_cli_help_has_examples(command, capsys):
 
 def test_cli_warns_about_an_unquoted_variable_in_a_shell_command(no_inventory, tmp_path, capsys):
     risky = write(tmp_path, "vars: {name: x}\nsteps:\n  - shell: echo {{ name }}\n", "risky.yaml")
-    code, _, err = run_cli(["export", "ansible", str(risky), "-o", str(tmp_path / "out")], capsys)
-    assert code == 0
+    code, _, err = run_cli(["export", "ansible", str(risky), "somehost", "-o", str(tmp_path / "out")], capsys)
+    assert code == 0, err
     assert f"warning: {risky}:3: {{{{ name }}}} in shell.command is not quoted" in err
     assert "hint: write {{ name | quote }}" in err
     safe = write(tmp_path, "vars: {name: x}\nsteps:\n  - shell: echo {{ name | quote }}\n", "safe.yaml")
-    run_cli(["export", "ansible", str(safe), "-o", str(tmp_path / "out2")], capsys)
+    run_cli(["export", "ansible", str(safe), "somehost", "-o", str(tmp_path / "out2")], capsys)
     assert "warning" not in capsys.readouterr().err
 
 
