@@ -45,13 +45,15 @@ def cache_root() -> Path:
 
 
 def _host_python_tag() -> str:
+    """e.g. "cp311-x86_64-3.11.2": wheels are chosen for this exact python (some need a later 3.11.x)."""
     try:
-        out = subprocess.run([HOST_PYTHON, "-c", "import sys, platform; print(f'cp{sys.version_info[0]}"
-                              "{sys.version_info[1]}-' + platform.machine())"],
-                             capture_output=True, text=True, timeout=30, check=True).stdout.strip()
-        return out
+        return subprocess.run(
+            [HOST_PYTHON, "-c", "import sys, platform; v = sys.version_info; "
+             "print(f'cp{v[0]}{v[1]}-{platform.machine()}-{v[0]}.{v[1]}.{v[2]}')"],
+            capture_output=True, text=True, timeout=30, check=True).stdout.strip()
     except (OSError, subprocess.SubprocessError):
-        return f"cp{sys.version_info[0]}{sys.version_info[1]}-unknown"
+        v = sys.version_info
+        return f"cp{v[0]}{v[1]}-unknown-{v[0]}.{v[1]}.{v[2]}"
 
 
 def _key(requirements) -> str:
@@ -115,7 +117,8 @@ def ensure_wheelhouse(requirements=REQUIREMENTS) -> Path:
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=root))
         try:
             argv = [*_downloader(), "-m", "pip", "download", "--disable-pip-version-check", "--no-input",
-                    "--only-binary=:all:", "-d", str(tmp), *requirements]
+                    "--only-binary=:all:", "--python-version", _host_python_tag().rsplit("-", 1)[1],
+                    "-d", str(tmp), *requirements]
             try:
                 proc = subprocess.run(argv, capture_output=True, text=True, timeout=DOWNLOAD_TIMEOUT,
                                       stdin=subprocess.DEVNULL)

@@ -197,7 +197,7 @@ def tos_package(sitelib: str) -> Package:
 # ----------------------------------------------------------------------------- tarballs and channels
 
 
-_TARBALLS: dict[tuple, bytes] = {}
+_TARBALLS: dict[str, bytes] = {}
 
 
 def _content(value) -> tuple[bytes, int]:
@@ -209,11 +209,32 @@ def _content(value) -> tuple[bytes, int]:
     return value, mode
 
 
+def _disk_cache() -> Path | None:
+    try:
+        import wheelhouse  # tests/wheelhouse.py: the tests' cache root
+
+        path = wheelhouse.cache_root() / "fake-conda-packages"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+    except (ImportError, OSError):
+        return None
+
+
 def package_bytes(pkg: Package) -> bytes:
-    """The package as a .tar.bz2 (deterministic: same package, same bytes)."""
-    key = (pkg.name, pkg.version, pkg.build, pkg.subdir, tuple(pkg.depends),
-           hashlib.sha256(repr(sorted((k, _content(v)) for k, v in pkg.files.items())).encode()).hexdigest())
+    """The package as a .tar.bz2 (deterministic: same package, same bytes; cached in memory and on disk)."""
+    h = hashlib.sha256(repr((pkg.name, pkg.version, pkg.build, pkg.build_number, pkg.subdir, pkg.depends,
+                             pkg.license, pkg.has_prefix)).encode())
+    for path in sorted(pkg.files):
+        data, mode = _content(pkg.files[path])
+        h.update(f"\0{path}\0{mode}\0{len(data)}\0".encode())
+        h.update(data)
+    key = h.hexdigest()
     if key in _TARBALLS:
+        return _TARBALLS[key]
+    cache = _disk_cache()
+    cached = cache / f"{key}.tar.bz2" if cache else None
+    if cached and cached.is_file():
+        _TARBALLS[key] = cached.read_bytes()
         return _TARBALLS[key]
     index = {"name": pkg.name, "version": pkg.version, "build": pkg.build, "build_number": pkg.build_number,
              "depends": pkg.depends, "license": pkg.license, "subdir": pkg.subdir, "timestamp": FIXED_MTIME * 1000,
@@ -235,6 +256,14 @@ def package_bytes(pkg: Package) -> bytes:
             ti.size, ti.mode, ti.mtime, ti.uname, ti.gname = len(data), mode, FIXED_MTIME, "root", "root"
             tar.addfile(ti, io.BytesIO(data))
     _TARBALLS[key] = buf.getvalue()
+    if cached:
+        try:
+            tmp = cached.with_name(f".{cached.name}.{os.getpid()}")
+            tmp.write_bytes(_TARBALLS[key])
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, cached)
+        except OSError:
+            pass
     return _TARBALLS[key]
 
 
