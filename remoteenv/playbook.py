@@ -113,8 +113,7 @@ class Playbook:
         """The steps for one host. `variables=None` keeps placeholders as written (for export)."""
         steps = [_build_step(spec, variables, self.base_dir) for spec in self.steps]
         for i, step in enumerate(steps):
-            if hasattr(step, "later_queries"):
-                step.later_queries = [q for later in steps[i + 1:] for q in later.queries()]
+            step.see_later_steps(steps[i + 1:])
         return steps
 
     def build_for(self, host: Host | None, extra_vars: Mapping[str, Any] | None = None) -> list[Step]:
@@ -272,9 +271,22 @@ def _parse_step(src: str, steps: list, index: int) -> StepSpec:
 
 def _check_type(param: Param, value: Any, where: str, kind: str) -> Any:
     """Static check of one value; a string with a placeholder is checked once rendered."""
+    if param.as_written:
+        return value
     if isinstance(value, str) and param.template and templating.has_placeholder(value):
         return value
     want = param.kind
+    if want is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: {kind} {param.name} must be a list (items starting with '- '), "
+                              f"not {yamlio.kind_of(value)}", f"{param.name}: [a, b]")
+        return [_scalar(item, f"{where}", f"{kind} {param.name} item") for item in value]
+    if want is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: {kind} {param.name} must be a mapping of names to values, "
+                              f"not {yamlio.kind_of(value)}", f"{param.name}: {{NAME: value}}")
+        return {_scalar(key, where, f"{kind} {param.name} key"): _scalar(item, where, f"{kind} {param.name}.{key}")
+                for key, item in value.items()}
     if want is bool:
         if isinstance(value, bool):
             return value
@@ -283,10 +295,14 @@ def _check_type(param: Param, value: Any, where: str, kind: str) -> Any:
         if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
             return value
         raise ConfigError(f"{where}: {kind} {param.name} must be a number of seconds, not {value!r}")
+    return _scalar(value, where, f"{kind} {param.name}")
+
+
+def _scalar(value: Any, where: str, what: str) -> str:
+    """A text value (numbers are taken as written); lists, mappings and booleans are refused."""
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise ConfigError(f"{where}: {kind} {param.name} must be text, not {yamlio.kind_of(value)}",
-                          "quote the value")
-    return value if isinstance(value, str) or param.name == "mode" else str(value)
+        raise ConfigError(f"{where}: {what} must be text, not {yamlio.kind_of(value)}", "quote the value")
+    return value if isinstance(value, str) else str(value)
 
 
 def _coerce(param: Param, value: Any, where: str, kind: str) -> Any:
@@ -309,6 +325,18 @@ def _coerce(param: Param, value: Any, where: str, kind: str) -> Any:
     return number
 
 
+def _render(param: Param, value: Any, variables: Mapping[str, Any], where: str, kind: str) -> Any:
+    """A value with this host's variables rendered in: text, each item of a list, each value of a dict."""
+    what = f"{kind}.{param.name}"
+    if isinstance(value, list):
+        return [templating.render(item, variables, where, what) for item in value]
+    if isinstance(value, dict):
+        return {key: templating.render(item, variables, where, f"{what}.{key}") for key, item in value.items()}
+    if isinstance(value, str):
+        return _coerce(param, templating.render(value, variables, where, what), where, kind)
+    return value
+
+
 def _build_step(spec: StepSpec, variables: Mapping[str, Any] | None, base_dir: Path) -> Step:
     cls = spec.cls
     declared = {p.name: p for p in cls.PARAMS}
@@ -316,9 +344,8 @@ def _build_step(spec: StepSpec, variables: Mapping[str, Any] | None, base_dir: P
     for key, value in spec.params.items():
         param = declared[key]
         where = spec.param_lines.get(key, spec.where)
-        if variables is not None and isinstance(value, str) and param.template:
-            value = _coerce(param, templating.render(value, variables, where, f"{spec.type}.{key}"), where,
-                            spec.type)
+        if variables is not None and param.template:
+            value = _render(param, value, variables, where, spec.type)
         params[key] = value
     name, timeout = spec.name, spec.timeout
     if variables is not None:

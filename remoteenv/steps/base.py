@@ -31,9 +31,12 @@ STATUSES = (OK, CHANGED, FAILED, SKIPPED)  # what apply may return
 
 @dataclass(frozen=True)
 class Param:
-    """One parameter a step takes. `template`: `{{ var }}` placeholders are rendered in it.
+    """One parameter a step takes.
 
+    `kind`: str, bool, int, float, list (of text) or dict (text keys, text values). `template`:
+    `{{ var }}` placeholders are rendered in it (in each item of a list or value of a dict).
     `shell`: a shell runs its text as code, so a placeholder without `| quote` is warned about.
+    `as_written`: the value reaches the step's `validate` as YAML gave it (the step judges it).
     """
 
     name: str
@@ -43,6 +46,7 @@ class Param:
     doc: str = ""
     template: bool = True
     shell: bool = False
+    as_written: bool = False
 
 
 @dataclass
@@ -123,6 +127,9 @@ class Step:
         return self.name or self.type_name
 
     # -- optional hooks -----------------------------------------------------------------------
+    def see_later_steps(self, later: list[Step]) -> None:
+        """Told the steps that come after this one on the host (a facts step asks their questions)."""
+
     def prepare(self) -> None:
         """Read local inputs (files, templates); raise ConfigError before any host is touched."""
 

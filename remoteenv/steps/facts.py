@@ -42,8 +42,11 @@ class Facts(Step):
         super().__init__(params, **kwargs)
         if self.params["timeout"] is not None:
             self.timeout = float(self.params["timeout"])
-        # The questions of the steps after this one; the runner fills this in.
+        # The questions of the steps after this one (see_later_steps).
         self.later_queries: list[Query] = []
+
+    def see_later_steps(self, later: list[Step]) -> None:
+        self.later_queries = [q for step in later for q in step.queries()]
 
     def check(self, facts: HostFacts) -> None:
         return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shlex
 from typing import TYPE_CHECKING, Any
 
+from remoteenv.errors import ConfigError
 from remoteenv.facts import Query
 from remoteenv.scripts import script
 from remoteenv.steps.base import (
@@ -48,6 +49,7 @@ class Shell(Step):
       unless    a read-only command: skip when it exits 0
       only_if   a read-only command: run only when it exits 0
       chdir     the folder to run in (default: the home folder)
+      env       environment variables for the command (a mapping; values never show in argv)
       timeout   seconds before the command is stopped and the step fails
 
     Example:
@@ -63,6 +65,8 @@ class Shell(Step):
               command: ./warm.sh
               chdir: ~/work/project
               unless: test -f .warm
+              env:
+                CUDA_VISIBLE_DEVICES: "0"
               timeout: 600
     """
 
@@ -73,6 +77,7 @@ class Shell(Step):
         Param("unless", shell=True, doc="skip when this command exits 0"),
         Param("only_if", shell=True, doc="run only when this command exits 0"),
         Param("chdir", doc="folder to run in (default: home)"),
+        Param("env", kind=dict, doc="environment variables for the command"),
         Param("timeout", kind=float, doc="seconds before the command is stopped"),
     )
     SHORTHAND = "command"
@@ -87,15 +92,25 @@ class Shell(Step):
         self.removes: str | None = p["removes"] or None
         self.unless: str | None = p["unless"] or None
         self.only_if: str | None = p["only_if"] or None
+        self.env: dict[str, str] = dict(p["env"] or {})
         if p["timeout"] is not None:
             self.timeout = float(p["timeout"])
 
     # Guards as the probe asks them: commands run where the step's command would.
     def _guard_query(self, command: str) -> Query:
-        return Query("cmd", f"cd {sh_path(remote_path(self.chdir or '~'))} && /bin/sh -c {shlex.quote(command)}")
+        # eval in the probe's own shell, not `sh -c`: a guard never shows in any process's argv.
+        env = "".join(f"export {k}={shlex.quote(v)}; " for k, v in self.env.items())
+        return Query("cmd", f"cd {sh_path(remote_path(self.chdir or '~'))} && {env}eval {shlex.quote(command)}")
 
     def _path_query(self, path: str) -> Query:
         return Query("exists", remote_path(path, self.chdir))
+
+    @classmethod
+    def validate(cls, params: dict[str, Any], where: str) -> None:
+        for key in params.get("env") or {}:
+            if not key.isidentifier() or not key.isascii():
+                raise ConfigError(f"{where}: shell env {key!r} is not an environment variable name",
+                                  "letters, digits and _, not starting with a digit")
 
     @property
     def guarded(self) -> bool:
@@ -143,7 +158,7 @@ class Shell(Step):
 
     def apply(self, conn: Connection, facts: HostFacts, io: StepIO) -> Result:
         args = [self.chdir or "", self.creates or "", self.removes or "", self.unless or "",
-                self.only_if or "", self.command]
+                self.only_if or "", self.command, *(f"{k}={v}" for k, v in self.env.items())]
         first, skipped = True, False
 
         def forward(chunk: str) -> None:
@@ -182,11 +197,12 @@ class Shell(Step):
             })
             when.append(f"{register_as}.rc {test}")
         args: dict[str, Any] = {"cmd": self.command, **where}
+        where_env = {"environment": dict(self.env)} if self.env else {}
         if self.creates:
             args["creates"] = self.creates
         if self.removes:
             args["removes"] = self.removes
-        task = {**self.ansible_common(), "ansible.builtin.shell": args}
+        task = {**self.ansible_common(), "ansible.builtin.shell": args, **where_env}
         if when:
             task["when"] = when
         tasks.append(task)

@@ -68,7 +68,7 @@ class Upload(Step):
         Param("src", doc="local file, relative to the playbook"),
         Param("content", template=False, doc="the file's text"),
         Param("template", kind=bool, default=False, doc="render {{ var }} in the text"),
-        Param("mode", default="0644", doc='octal mode as a string, e.g. "0644"'),
+        Param("mode", default="0644", as_written=True, doc='octal mode as a string, e.g. "0644"'),
     )
 
     def __init__(self, params: dict[str, Any], **kwargs: Any) -> None:

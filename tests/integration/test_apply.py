@@ -253,3 +253,24 @@ def test_ctrl_c_cancels_cleanly_and_ends_remote_commands(make_testbed, tmp_path)
     assert report["cancelled"] is True
     assert [s["status"] for s in report["hosts"][0]["steps"]] == ["changed", "failed", "skipped"]
     assert os.stat(bed.client.home / ".local/state/remoteenv/runs/last.json").st_mode & 0o077 == 0
+
+
+def test_shell_env_mapping_rendered_per_host_reaches_command_and_guards(testbed, tmp_path):
+    inventory = tmp_path / "hosts.yaml"
+    inventory.write_text("hosts:\n  h01: {vars: {gpu: '0'}}\n  h02: {vars: {gpu: '1'}}\n")
+    path = write_playbook(tmp_path, """
+        steps:
+          - shell:
+              command: echo "gpu=$CUDA_VISIBLE_DEVICES token=${#TOKEN}" > ~/.rt-env
+              unless: test "$(cat ~/.rt-env 2>/dev/null)" = "gpu=$CUDA_VISIBLE_DEVICES token=${#TOKEN}"
+              env:
+                CUDA_VISIBLE_DEVICES: "{{ gpu }}"
+                TOKEN: "s3cret value"
+        """)
+    env = testbed.client.env()
+    assert remoteenv("-i", str(inventory), "apply", str(path), "h01", "h02", env=env).code == 0
+    assert testbed.host("h01").run("cat ~/.rt-env").stdout == "gpu=0 token=12\n"
+    assert testbed.host("h02").run("cat ~/.rt-env").stdout == "gpu=1 token=12\n"
+    # The guard sees the same environment, in the plan (the probe) and at apply time.
+    again = remoteenv("-i", str(inventory), "plan", str(path), "h01", "h02", "--json", env=env)
+    assert {h["host"]: h["status"] for h in again.json()["hosts"]} == {"h01": "ok", "h02": "ok"}

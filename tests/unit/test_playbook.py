@@ -395,3 +395,36 @@ def test_cli_hosts_table_prints_names_as_text(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("COLUMNS", "120")
     code, out, _ = run_cli(["-i", str(inv), "hosts"], capsys)
     assert code == 0 and "web[bold]:100:" in out and "💯" not in out
+
+
+def test_list_and_mapping_parameters_are_rendered_per_host_item_by_item(tmp_path):
+    from remoteenv.inventory.model import Host
+    from remoteenv.steps import STEP_TYPES, register
+    from remoteenv.steps.base import Param, Step
+
+    if "rt_lists" not in STEP_TYPES:
+        @register("rt_lists")
+        class Lists(Step):
+            """A test step. Parameters: packages, env. Example: (none)"""
+
+            PARAMS = (Param("packages", kind=list), Param("env", kind=dict))
+
+    pb = load_playbook(write(tmp_path, """
+        vars: {torch: "2.4", gpu: "0"}
+        steps:
+          - rt_lists:
+              packages: [numpy, "torch=={{ torch }}", 3]
+              env: {CUDA_VISIBLE_DEVICES: "{{ gpu }}", OMP: 4}
+        """))
+    a, b = Host("a", "a"), Host("b", "b", vars={"torch": "2.5", "gpu": "1"})
+    (for_a,) = pb.build_for(a)
+    (for_b,) = pb.build_for(b)
+    assert for_a.params == {"packages": ["numpy", "torch==2.4", "3"], "env": {"CUDA_VISIBLE_DEVICES": "0", "OMP": "4"}}
+    assert for_b.params["packages"][1] == "torch==2.5" and for_b.params["env"]["CUDA_VISIBLE_DEVICES"] == "1"
+    with pytest.raises(ConfigError, match=r":3: rt_lists packages must be a list"):
+        load_playbook(write(tmp_path, "steps:\n  - rt_lists:\n      packages: numpy\n", "bad.yaml"))
+    with pytest.raises(ConfigError, match="must be text, not a mapping"):
+        load_playbook(write(tmp_path, "steps:\n  - rt_lists:\n      packages: [{a: 1}]\n", "bad2.yaml"))
+    with pytest.raises(ConfigError, match="undefined variable 'nope'"):
+        bad = write(tmp_path, "steps:\n  - rt_lists:\n      env: {A: '{{ nope }}'}\n", "bad3.yaml")
+        load_playbook(bad).build_for(a)

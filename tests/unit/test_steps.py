@@ -75,7 +75,9 @@ def test_shell_removes():
 def test_shell_unless_and_only_if():
     unless = shell(unless="test -f done", chdir="~/w")
     (q,) = unless.queries()
-    assert q.kind == "cmd" and q.arg == "cd \"$HOME\"/w && /bin/sh -c 'test -f done'"
+    assert q.kind == "cmd" and q.arg == "cd \"$HOME\"/w && eval 'test -f done'"
+    with_env = shell(unless="test -f $F", env={"F": "a b"})
+    assert with_env.queries()[0].arg == "cd \"$HOME\" && export F='a b'; eval 'test -f $F'"
     assert unless.check(facts_with({q: "0"})) is None
     assert unless.check(facts_with({q: "1"})) is not None
 
