@@ -463,6 +463,7 @@ def test_condarc_merges_and_mirrors(world, home):
     assert proc.returncode == 0, proc.stderr
     rows = json.loads(run([c, "list", "-p", home / "env", "--json"], home).stdout)
     assert {r["base_url"] for r in rows} == {"https://mirror.test/anaconda/pkgs/main"}
+    assert {r["channel"] for r in rows} == {"pkgs/main"}
     proc = run([c, "create", "-y", "-p", home / "env2", "-c", "conda-forge", "--override-channels", "numpy<2"],
                home)
     assert proc.returncode == 0, proc.stderr
@@ -497,3 +498,24 @@ def test_serve_binds_only_to_loopback_or_the_test_range(tmp_path):
         assert urllib.request.urlopen(f"{server.url}/f.txt", timeout=5).read() == b"hi"
         with pytest.raises(urllib.error.HTTPError):
             urllib.request.urlopen(f"{server.url}/f.txt", timeout=5)
+
+
+def test_wheels_become_conda_packages_with_their_dependencies(world, home, tmp_path):
+    # So that an environment file may name jupyterlab or ipykernel as conda packages (build_standard_channels's
+    # wheelhouse=); here with two small wheels, one needing nothing, on a channel of their own.
+    house = wheelhouse.wheelhouse_or_skip()
+    small = tmp_path / "house"
+    small.mkdir()
+    for pattern in ("six-*.whl", "idna-*.whl"):
+        shutil.copy(next(house.glob(pattern)), small)
+    pkgs = channel.wheelhouse_packages(small)
+    assert {p.name for p in pkgs} == {"six", "idna"}
+    assert all(p.depends[0].startswith("python >=3.") for p in pkgs)
+    channel.build_channel(world["channels"], "https://wheels.test/extra", pkgs)
+    proc = run([conda(world, "mf"), "create", "-y", "-p", home / "env", "-c", "https://wheels.test/extra",
+                "six", "idna"], home)
+    assert proc.returncode == 0, proc.stderr
+    assert run([home / "env" / "bin" / "python", "-c", "import six, idna"], home).returncode == 0
+    rows = json.loads(run([conda(world, "mf"), "list", "-p", home / "env", "--json"], home).stdout)
+    channels = {r["name"]: r["channel"] for r in rows}
+    assert channels["six"] == "https://wheels.test/extra" and channels["python"] == "conda-forge"

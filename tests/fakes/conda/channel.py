@@ -137,10 +137,11 @@ def pure_package(name: str, version: str, build: str, sitelib: str, depends: lis
 
 
 def wheel_package(wheel: str | os.PathLike, sitelib: str, build: str, depends: list[str] = ()) -> Package:
-    """A conda package made of a pure-python wheel, unpacked as conda's own python packages are."""
+    """A conda package made of a wheel, unpacked as conda's own python packages are (``.data`` folders to their
+    places: ``data`` to the prefix, ``scripts`` to bin/, ``purelib``/``platlib`` to site-packages)."""
     wheel = Path(wheel)
     name, version = wheel.name.split("-")[:2]
-    cname = name.lower().replace("_", "-")
+    cname = normalize(name)
     files: dict[str, bytes | str | tuple] = {}
     has_prefix = []
     entry_points = ""
@@ -149,7 +150,23 @@ def wheel_package(wheel: str | os.PathLike, sitelib: str, build: str, depends: l
             if info.is_dir():
                 continue
             data = z.read(info)
-            files[f"{sitelib}/{info.filename}"] = data
+            mode = ((info.external_attr >> 16) & 0o777) or 0o644
+            parts = info.filename.split("/")
+            if parts[0].endswith(".data") and len(parts) > 2:
+                kind, rest = parts[1], "/".join(parts[2:])
+                if kind == "data":
+                    files[rest] = (data, mode)
+                elif kind == "scripts":
+                    if data.startswith(b"#!python"):
+                        data = f"#!{PLACEHOLDER}/bin/python".encode() + data[len(b"#!python"):]
+                        has_prefix.append(f"bin/{rest}")
+                    files[f"bin/{rest}"] = (data, 0o755)
+                elif kind in ("purelib", "platlib"):
+                    files[f"{sitelib}/{rest}"] = (data, mode)
+                elif kind == "headers":
+                    files[f"include/{rest}"] = (data, mode)
+                continue
+            files[f"{sitelib}/{info.filename}"] = (data, mode)
             if info.filename.endswith(".dist-info/entry_points.txt"):
                 entry_points = data.decode()
             if info.filename.endswith(".dist-info/RECORD"):
@@ -159,15 +176,62 @@ def wheel_package(wheel: str | os.PathLike, sitelib: str, build: str, depends: l
         line = line.strip()
         if line.startswith("["):
             section = line.strip("[]")
-        elif section == "console_scripts" and "=" in line:
+        elif section in ("console_scripts", "gui_scripts") and "=" in line:
             script, target = (x.strip() for x in line.split("=", 1))
             module, _, func = target.partition(":")
+            func = func.split("[")[0].strip() or "main"
             files[f"bin/{script}"] = (
                 f"#!{PLACEHOLDER}/bin/python\nimport sys\nfrom {module} import {func.split('.')[0]}\n"
                 f"if __name__ == '__main__':\n    sys.exit({func}())\n", 0o755)
             has_prefix.append(f"bin/{script}")
     return Package(cname, version, build, depends=list(depends), files=files, has_prefix=has_prefix,
                    license="MIT")
+
+
+def normalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def wheel_depends(wheel: str | os.PathLike, python_version: str) -> list[str]:
+    """Conda-style depends from a wheel's Requires-Dist: extras dropped, markers evaluated for the hosts' python
+    (linux), plus ``python``."""
+    try:
+        from packaging.markers import Marker
+        from packaging.requirements import Requirement
+    except ImportError:  # pip vendors it
+        from pip._vendor.packaging.markers import Marker
+        from pip._vendor.packaging.requirements import Requirement
+    env = {"python_version": ".".join(python_version.split(".")[:2]), "python_full_version": python_version,
+           "sys_platform": "linux", "platform_system": "Linux", "os_name": "posix",
+           "implementation_name": "cpython", "platform_python_implementation": "CPython",
+           "platform_machine": os.uname().machine, "extra": ""}
+    depends = [f"python >={'.'.join(python_version.split('.')[:2])}"]
+    with zipfile.ZipFile(wheel) as z:
+        meta = next(n for n in z.namelist() if n.endswith(".dist-info/METADATA") and n.count("/") == 1)
+        text = z.read(meta).decode("utf-8", "replace").split("\n\n", 1)[0]
+    for line in text.splitlines():
+        if not line.startswith("Requires-Dist:"):
+            continue
+        req = Requirement(line.split(":", 1)[1].strip())
+        if req.marker is not None and not Marker(str(req.marker)).evaluate(env):
+            continue
+        spec = ",".join(str(s) for s in req.specifier)
+        depends.append(f"{normalize(req.name)} {spec}".strip())
+    return depends
+
+
+def wheelhouse_packages(house: str | os.PathLike, python: str = SYSTEM_PYTHON,
+                        skip: tuple[str, ...] = ("pip", "setuptools", "wheel")) -> list[Package]:
+    """Every wheel of a wheelhouse as a conda package (build ``pypi_conda_0``), with its dependencies: so an
+    environment file can name jupyterlab or ipykernel as conda packages."""
+    version, pyname = host_python(python)
+    sitelib = f"lib/{pyname}/site-packages"
+    out = []
+    for whl in sorted(Path(house).glob("*.whl")):
+        if normalize(whl.name.split("-")[0]) in skip:
+            continue
+        out.append(wheel_package(whl, sitelib, "pypi_conda_0", wheel_depends(whl, version)))
+    return out
 
 
 def conda_package(version: str, sitelib: str, *, channels_root: str | None, build: str = "py311h06a4308_0",
@@ -354,18 +418,22 @@ def library_packages(*, forge: bool, python: str = SYSTEM_PYTHON) -> list[Packag
 
 def build_standard_channels(root: str | os.PathLike, *, conda_version: str = "25.5.1",
                             python: str = SYSTEM_PYTHON, wheels: list | None = None,
-                            channels_root: str | os.PathLike | None = None) -> Path:
+                            channels_root: str | os.PathLike | None = None,
+                            wheelhouse: str | os.PathLike | None = None) -> Path:
     """Lay out pkgs/main, pkgs/r and conda-forge under root (``channels_root`` baked into their conda
-    package defaults to root). Returns root."""
+    package defaults to root). With a wheelhouse, pkgs/main and conda-forge also hold each of its wheels as a
+    conda package (jupyterlab, ipykernel, ... and their dependencies; the first build takes a few seconds,
+    then the tarballs are cached). Returns root."""
     root = Path(root)
+    extra = wheelhouse_packages(wheelhouse, python) if wheelhouse else []
     baked = str(channels_root or root)
     main = base_packages(dist="miniconda", conda_version=conda_version, channels_root=baked, python=python,
                          wheels=wheels)
-    build_channel(root, MAIN, main + library_packages(forge=False, python=python))
+    build_channel(root, MAIN, main + library_packages(forge=False, python=python) + extra)
     build_channel(root, R, [Package("r-base", "4.3.1", "h0_0", depends=[], files={"lib/R/VERSION": "4.3.1\n"})])
     forge = base_packages(dist="miniforge", conda_version=conda_version, channels_root=baked, python=python,
                           wheels=wheels)
-    build_channel(root, CONDA_FORGE, forge + library_packages(forge=True, python=python))
+    build_channel(root, CONDA_FORGE, forge + library_packages(forge=True, python=python) + extra)
     return root
 
 

@@ -417,6 +417,22 @@ class Context:
         return out
 
 
+def canonical_name(ctx: Context, base_url: str) -> str:
+    """How conda names a channel: pkgs/main for the defaults, NAME under the channel alias or a custom
+    channel's base, else the URL itself."""
+    base_url = (base_url or "").rstrip("/")
+    if base_url in ctx.default_channels or base_url in DEFAULT_CHANNELS:
+        return _display_default(base_url)
+    custom = ctx.get("custom_channels") or {}
+    if isinstance(custom, dict):
+        for name, base in custom.items():
+            if base_url == f"{str(base).rstrip('/')}/{name}":
+                return name
+    if base_url.startswith(ctx.channel_alias + "/"):
+        return base_url[len(ctx.channel_alias) + 1:]
+    return base_url
+
+
 def _display_default(url: str) -> str:
     parts = url.rstrip("/").split("/")
     return "/".join(parts[-2:]) if len(parts) >= 2 else url
@@ -1663,12 +1679,7 @@ def cmd_env_export(args):
     prefix = target_prefix(ctx, args, must_exist=True)
     name = args.name or _env_name(ctx, prefix) or os.path.basename(prefix)
     installed = installed_records(prefix)
-    channels = []
-    for r in installed.values():
-        disp = _display_default(r["base_url"]) if r.get("base_url") in ctx.default_channels else r.get("base_url")
-        if r.get("base_url", "").startswith(ctx.channel_alias + "/"):
-            disp = r["base_url"][len(ctx.channel_alias) + 1:]
-        channels.append(disp)
+    channels = [canonical_name(ctx, r.get("base_url", "")) for r in installed.values()]
     channels = list(dict.fromkeys(list(dict.fromkeys(channels)) + ctx.channel_names(args.channel or [],
                                                                                     args.override_channels)))
     if "defaults" in channels:
@@ -1718,7 +1729,7 @@ def cmd_list(args):
     rows = []
     for r in installed.values():
         rows.append({"base_url": r.get("base_url"), "build_number": r.get("build_number", 0),
-                     "build_string": r["build"], "channel": _display_default(r.get("base_url", "")),
+                     "build_string": r["build"], "channel": canonical_name(ctx, r.get("base_url", "")),
                      "dist_name": _dist(r), "name": r["name"], "platform": r.get("subdir", SUBDIR),
                      "version": r["version"]})
     for p in pips:
