@@ -170,11 +170,17 @@ class Conda(Step):
     def _marker_query(self) -> Query:
         return Query("exists", self.prefix + ".remoteenv-installing")
 
+    def _room_query(self) -> Query:
+        """Whether the filesystem PREFIX goes on (its nearest existing folder) has the room needed."""
+        parent = sh_path(posixpath.dirname(self.prefix) or "~")
+        return Query("cmd", f"d={parent}; while [ ! -d \"$d\" ]; do d=$(dirname \"$d\"); done; "
+                            f"[ \"$(df -Pk \"$d/\" | awk 'NR == 2 {{ print $4 }}')\" -ge {self._need_kib()} ]")
+
     def _sums_query(self) -> Query:
         return Query("read", posixpath.join(WHEELHOUSE, "SHA256SUMS"))
 
     def queries(self) -> list[Query]:
-        out = [self._stamp_query(), self._prefix_query(), self._marker_query(),
+        out = [self._stamp_query(), self._prefix_query(), self._marker_query(), self._room_query(),
                *self._settings_queries().values()]
         if self.wheelhouse is not None:
             out.append(self._sums_query())
@@ -241,6 +247,9 @@ class Conda(Step):
                 return Change(f"refuse: {why}", "remoteenv never replaces what it did not make; "
                               "--force moves it aside (never deletes)")
             return Change(f"move {self.prefix} aside, install {what} into {self.prefix}", why)
+        if facts.answer(self._room_query()) not in (None, 0):
+            return Change(f"refuse: not enough free space for {what} in {self.prefix}",
+                          f"{self._need_kib() // 1024} MiB needed; free some space or choose another --prefix")
         return Change(f"{'finish installing' if state == 'resume' else 'install'} {what} into {self.prefix}"
                       + self._transfer_note(), why)
 
@@ -263,9 +272,12 @@ class Conda(Step):
         state, why = self._state(facts)
         if state == "foreign" and not self.force:
             return Result(FAILED, message=f"{why} (hint: --force moves it aside; it is never deleted)")
+        args = self._args(facts)
+        if state != "installed" and facts.answer(self._room_query()) not in (None, 0):
+            # Nothing is sent: the script stops at its disk check and names free and needed space.
+            return self._run(conn, io, args, state)
         if self.wheelhouse is not None:
             self._upload_wheels(conn, facts, io)
-        args = self._args(facts)
         if state == "installed" or self.dist.name == "venv":
             return self._run(conn, io, args, state)
         if self.installer is not None or self.via == "upload":
