@@ -31,6 +31,11 @@ class ConfigError(RemoteenvError):
 
     exit_code = EXIT_USAGE
 
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        # Every error reaches the person with a hint: the message names what and where, so the
+        # fallback says what to do with it.
+        super().__init__(message, hint or "correct the file or option named above, then run the command again")
+
 
 class ConnectError(RemoteenvError):
     """Could not get a working SSH session to a host."""

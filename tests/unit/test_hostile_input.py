@@ -284,3 +284,10 @@ def test_shipped_playbooks_load_without_warnings(name):
 
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+def test_every_usage_error_has_a_hint():
+    from remoteenv.errors import ConfigError
+
+    assert ConfigError("x.yaml:3: something is wrong").hint
+    assert ConfigError("x", "do this").hint == "do this"
