@@ -125,3 +125,31 @@ def probe_many(hosts: list[Host], inventory: Inventory, accept_new_host_key: boo
     fleet.run(list(range(len(hosts))), one)
     return [o if o is not None else ProbeOutcome(hosts[i], error=Cancelled(hosts[i].name, fleet.exit_code))
             for i, o in enumerate(outcomes)]
+
+
+def conda_install(hosts: list[str | Host], inventory: Inventory | None = None, *, plan: bool = False,
+                  forks: int = 32, accept_new_host_key: bool = False,
+                  on_event: Callable[..., None] | None = None, **settings: str | bool | None):
+    """`remoteenv conda install` from Python: the conda step on `hosts`; returns the run's report.
+
+    `settings` are the step's parameters (dist, version, prefix, via, installer, installer_url, sha256,
+    mirror, pip_index, wheelhouse, accept_anaconda_tos, force, init_shell); those not given come from
+    the hosts' `conda_*` variables, then the step's defaults.
+
+        >>> report = api.conda_install(["gpu-box"], dist="miniforge", mirror="tuna")   # doctest: +SKIP
+        >>> report.exit_code()                                                         # doctest: +SKIP
+        0
+    """
+    from remoteenv.inventory import resolve_many
+    from remoteenv.playbook import load_text
+    from remoteenv.runner import run_playbook
+
+    inventory = inventory if inventory is not None else load_inventory()
+    resolved = [h for h in hosts if isinstance(h, Host)]
+    names = [h for h in hosts if not isinstance(h, Host)]
+    resolved += resolve_many(inventory, names) if names else []
+    extra = {f"conda_{key}": ("true" if value is True else str(value)) for key, value in settings.items()
+             if value not in (None, False, "")}
+    playbook = load_text("name: conda-install\nsteps:\n  - conda: {}\n", "remoteenv.api.conda_install")
+    return run_playbook(playbook, resolved, inventory, mode="plan" if plan else "apply", forks=forks,
+                        accept_new_host_key=accept_new_host_key, extra_vars=extra, on_event=on_event)

@@ -66,6 +66,9 @@ def install(
     force: Annotated[bool, typer.Option(
         "--force", help="Move a prefix that is not a remoteenv install aside (PREFIX.old-TIME); never deletes.")
     ] = False,
+    init_shell: Annotated[bool, typer.Option(
+        "--init-shell", help="Run `conda init` for your login shell on the host (it edits that shell's rc file).")
+    ] = False,
     forks: ForksOpt = 32,
     plan: PlanOpt = False,
     as_json: JsonEventsOpt = False,
@@ -92,7 +95,8 @@ def install(
     settings = {"dist": dist, "version": version, "prefix": prefix, "installer": _path(installer),
                 "sha256": sha256, "via": via, "installer_url": installer_url, "mirror": mirror,
                 "pip_index": pip_index, "wheelhouse": _path(wheelhouse),
-                "accept_anaconda_tos": "true" if accept_anaconda_tos else None, "force": "true" if force else None}
+                "accept_anaconda_tos": "true" if accept_anaconda_tos else None, "force": "true" if force else None,
+                "init_shell": "true" if init_shell else None}
     if installer is not None and not sha256:
         raise ConfigError("--installer needs --sha256", "sha256sum FILE prints it; it is checked before the run")
     pb = load_text("name: conda-install\nsteps:\n  - conda: {}\n", "remoteenv conda install")

@@ -1,5 +1,5 @@
 # remoteenv conda install, run on the host as
-#   sh -s -- DIST PREFIX FILE URL SHA256 SHA256_URL NEED_KIB FORCE TOS STAMP CONDARC PIPCONF
+#   sh -s -- DIST PREFIX FILE URL SHA256 SHA256_URL NEED_KIB FORCE TOS STAMP CONDARC PIPCONF INIT_SHELL
 # (arguments on stdin; "" = not given). Makes PREFIX a working DIST install with remoteenv's managed
 # settings, in stages that are each safe to repeat: a run cut short anywhere is finished by running
 # it again.
@@ -11,13 +11,14 @@
 #   TOS       1: accept Anaconda's terms for the configured default channels (the person agreed)
 #   STAMP     the text of PREFIX/.remoteenv/install.json, written last: a prefix with it is complete
 #   CONDARC, PIPCONF  the managed PREFIX/.condarc and PREFIX/pip.conf ("" = none)
+#   INIT_SHELL  a shell name: run `conda init` for it (the person asked; it edits that shell's rc file)
 # Output: progress lines "remoteenv: ..."; failures end with one line "remoteenv-error<TAB>KIND<TAB>why"
 # and exit 1 (KIND: exists, disk, download, checksum, install, tos), download failures exit 10.
 set -eu
 dist=$1 prefix=$(home_path "$2") file=$(home_path "$3") url=$4 sum=$5 sum_url=$6 need_kib=$7
 force=$8 tos=$9
 shift 9
-stamp=$1 condarc=$2 pipconf=$3
+stamp=$1 condarc=$2 pipconf=$3 init_shell=${4:-}
 export LC_ALL=C.UTF-8  # installers and conda misbehave under ASCII locales
 umask 022
 
@@ -155,7 +156,13 @@ if [ "$tos" = 1 ] && [ -x "$prefix/bin/conda" ]; then
     done
 fi
 
-# 7. Complete: the stamp, then the marker goes.
+# 7. Shell start-up files, only when asked: `conda init` edits that one shell's rc file.
+if [ -n "$init_shell" ] && [ -x "$prefix/bin/conda" ]; then
+    "$prefix/bin/conda" init "$init_shell" </dev/null || fail install "conda init $init_shell failed"
+    say "ran conda init $init_shell (your $init_shell start-up file now sets up conda)"
+fi
+
+# 8. Complete: the stamp, then the marker goes.
 mkdir -p "$prefix/.remoteenv"
 write_if_changed "$stampfile" "$stamp"
 rm -f "$marker"

@@ -66,6 +66,7 @@ class Conda(Step):
       wheelhouse           a local folder of wheels: uploaded, and pip uses only them (air-gapped hosts)
       accept_anaconda_tos  true: accept Anaconda's terms for Miniconda's default channels
       force                true: a prefix that is not a remoteenv install is moved aside, never deleted
+      init_shell           true: run `conda init` for the person's login shell (edits its rc file; said)
       timeout              seconds before the install is stopped
 
     Example:
@@ -89,6 +90,7 @@ class Conda(Step):
         Param("wheelhouse", doc="local folder of wheels for air-gapped hosts"),
         Param("accept_anaconda_tos", kind=bool, doc="accept Anaconda's terms of service"),
         Param("force", kind=bool, doc="move a foreign prefix aside"),
+        Param("init_shell", kind=bool, doc="run conda init for the login shell"),
         Param("timeout", kind=float, doc="seconds before the install is stopped"),
     )
 
@@ -115,6 +117,7 @@ class Conda(Step):
         self.wheelhouse = (self.ctx.base_dir / Path(str(wheels)).expanduser()) if wheels else None
         self.accept_tos = _truth(setting("accept_anaconda_tos", False))
         self.force = _truth(setting("force", False))
+        self.init_shell = _truth(setting("init_shell", False))
         if setting("timeout") is not None:
             self.timeout = float(setting("timeout"))
         if self.via not in VIA:
@@ -241,6 +244,8 @@ class Conda(Step):
                 todo.append(f"upload {len(wheels)} wheel(s)")
             if self.accept_tos and not (self._stamp(facts) or {}).get("tos"):
                 todo.append("accept Anaconda's terms")
+            if self.init_shell and self.dist.is_installer and not (self._stamp(facts) or {}).get("init_shell"):
+                todo.append(f"conda init {posixpath.basename(facts.shell) or 'sh'}")
             return Change(f"update {', '.join(todo)} in {self.prefix}", why) if todo else None
         if state == "foreign":
             if not self.force:
@@ -308,13 +313,16 @@ class Conda(Step):
             sha = self.sha256 or (known[0] if known else "")
             sha_url = "" if sha else (inst.sha256_url or "")
         tos = self.accept_tos and self.dist.conda and not stamp.get("tos")
+        shell = posixpath.basename(facts.shell) if self.init_shell and self.dist.is_installer else ""
+        init = shell if shell and stamp.get("init_shell") != shell else ""
         new_stamp = {"dist": self.dist.name, "version": self.version, "prefix": self.prefix,
                      "installer": filename or None, "sha256": sha or None,
-                     "tos": bool(self.accept_tos or stamp.get("tos")), "remoteenv": __version__}
+                     "tos": bool(self.accept_tos or stamp.get("tos")),
+                     "init_shell": shell or stamp.get("init_shell"), "remoteenv": __version__}
         return [self.dist.name, self.prefix, posixpath.join(HOST_INSTALLERS, filename) if filename else "",
                 "", sha, sha_url, str(self._need_kib()), "1" if self.force else "0", "1" if tos else "0",
                 json.dumps(new_stamp, sort_keys=True), (settings["condarc"] or "").rstrip("\n"),
-                (settings["pipconf"] or "").rstrip("\n")]
+                (settings["pipconf"] or "").rstrip("\n"), init]
 
     def _need_kib(self) -> int:
         size_mb = self.installer.stat().st_size / 1e6 if self.installer is not None else 0
@@ -332,7 +340,7 @@ class Conda(Step):
             return Result(FAILED, message=message or f"the install script exited {result.exited}",
                           data={"stage": kind} if kind else {})
         output = result.stdout + result.stderr
-        changed = state != "installed" or "remoteenv: wrote" in output or args[8] == "1"
+        changed = state != "installed" or "remoteenv: wrote" in output or args[8] == "1" or bool(args[12])
         return Result(CHANGED if changed else OK, message=f"{self.dist.name} ready in {self.prefix}",
                       data={"prefix": self.prefix, "dist": self.dist.name})
 
@@ -361,7 +369,7 @@ class Conda(Step):
         args[5] = ""
         io.write(f"remoteenv: uploading {local.name} ({local.stat().st_size / 1e6:.0f} MB)\n")
         conn.run(f"mkdir -p {sh_path(HOST_INSTALLERS)}", check=True, timeout=60)
-        conn.put(local, args[2], mode=0o644)
+        conn.put(local, args[2], mode=0o644, on_progress=lambda done, total: io.progress(done / total if total else 1))
 
     def _upload_wheels(self, conn: Connection, facts: HostFacts, io: StepIO) -> None:
         missing = self._missing_wheels(facts)

@@ -243,7 +243,8 @@ class Connection:
             raise CommandFailed(self.host.name, "remote script", result.exited, result.stderr)
         return result
 
-    def put(self, data: bytes | Path, remote_path: str, mode: int | None = None) -> None:
+    def put(self, data: bytes | Path, remote_path: str, mode: int | None = None,
+            on_progress: Callable[[int, int], None] | None = None) -> None:
         """Write a file atomically and never short: a private temp file beside it, checked, renamed.
 
         The temp file is created 0600 before any byte is written (a secret is never readable by
@@ -257,6 +258,7 @@ class Connection:
         tmp = posixpath.join(folder, f".{posixpath.basename(remote_path)}.remoteenv-{uuid.uuid4().hex[:8]}")
         digest = hashlib.sha256()
         size = 0
+        total = data.stat().st_size if isinstance(data, Path) else len(data)
         try:
             handle = sftp_io.open_private(sftp, tmp)
         except (OSError, paramiko.SSHException, EOFError) as exc:
@@ -270,6 +272,8 @@ class Connection:
                     digest.update(chunk)
                     size += len(chunk)
                     fh.write(chunk)
+                    if on_progress:
+                        on_progress(size, total)
         except (OSError, paramiko.SSHException, EOFError) as exc:
             # Written or not, the finish script below removes the temp file and says why.
             log.debug("%s: upload to %s: %s", self.host.name, tmp, exc)

@@ -273,3 +273,35 @@ def test_auto_falls_back_to_one_download_here_and_an_upload_per_host(make_testbe
     assert (tmp_path / "cache" / "installers" / "Miniforge3-Linux-x86_64.sh").is_file()  # the name it has upstream
     for host in bed.hosts:
         assert host.run("~/miniforge3/bin/conda --version").returncode == 0
+
+
+def test_micromamba_and_init_shell_only_on_request_and_the_python_api(make_testbed, monkeypatch):
+    bed = make_testbed(1)
+    host, env = bed.hosts[0], bed.client.env()
+    share = Share(bed)
+    # micromamba is one static binary: a stand-in executable under its real name is all the install uses.
+    binary = share.downloads / "micromamba-linux-64"
+    share.downloads.mkdir(parents=True, exist_ok=True)
+    binary.write_text("#!/bin/sh\necho 2.0.5\n")
+    sha = build_installer.sha256_file(binary)
+    made = remoteenv("conda", "install", host.name, "--dist", "micromamba", "--installer", str(binary),
+                     "--sha256", sha, env=env)
+    assert made.code == 0, made.out + made.err
+    assert host.run("~/micromamba/bin/micromamba").stdout == "2.0.5\n"
+    assert "- conda-forge" in host.run("cat ~/micromamba/.condarc").stdout
+    assert host.run("test -e ~/.bashrc && grep -c 'conda initialize' ~/.bashrc", check=False).stdout in ("", "0\n")
+
+    # Through the Python API, with --init-shell's setting: conda init for the login shell only.
+    path, fsha = share.installer("miniforge")
+    monkeypatch.setenv("HOME", str(bed.client.home))
+    from remoteenv import api
+    from remoteenv.inventory import Inventory
+
+    report = api.conda_install([host.name], Inventory(), dist="miniforge", installer=str(path), sha256=fsha,
+                               init_shell=True)
+    assert report.exit_code() == 0, [h.message for h in report.hosts]
+    assert report.hosts[0].steps[0].data == {"prefix": "~/miniforge3", "dist": "miniforge"}
+    assert host.run("grep -c '>>> conda initialize >>>' ~/.bashrc").stdout == "1\n"
+    again = api.conda_install([host.name], Inventory(), dist="miniforge", installer=str(path), sha256=fsha,
+                              init_shell=True, plan=True)
+    assert again.hosts[0].status == "ok"  # done once, not again

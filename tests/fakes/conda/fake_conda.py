@@ -2116,11 +2116,40 @@ def parser() -> argparse.ArgumentParser:
     _common(p, channels=True)
     p.set_defaults(func=cmd_env_remove, quiet=False)
 
+    p = sub.add_parser("init")
+    p.add_argument("shells", nargs="*")
+    p.add_argument("--reverse", action="store_true")
+    p.set_defaults(func=cmd_init)
+
     p = sub.add_parser("constructor-install")
     p.add_argument("--prefix", required=True)
     p.add_argument("--keep-pkgs", action="store_true")
     p.set_defaults(func=cmd_constructor_install, json=False)
     return top
+
+
+INIT_FILES = {"bash": ".bashrc", "zsh": ".zshrc", "sh": ".profile"}
+
+
+def cmd_init(args):
+    """`conda init SHELL`: conda's `# >>> conda initialize >>>` block in that shell's rc file (once)."""
+    prefix = root_prefix()
+    for shell in args.shells or ["bash"]:
+        if shell not in INIT_FILES:
+            raise CondaError("ArgumentError", f"Invalid choice for shell: {shell}")
+        rc = os.path.join(os.path.expanduser("~"), INIT_FILES[shell])
+        text = _read_text(rc) if os.path.exists(rc) else ""
+        if "# >>> conda initialize >>>" in text:
+            sys.stdout.write(f"no change     {rc}\n")
+            continue
+        block = ("\n# >>> conda initialize >>>\n# !! Contents within this block are managed by 'conda init' !!\n"
+                 f"__conda_setup=\"$('{prefix}/bin/conda' 'shell.{shell}' 'hook' 2> /dev/null)\"\n"
+                 f"export PATH=\"{prefix}/bin:$PATH\"\n# <<< conda initialize <<<\n")
+        with open(rc, "a") as fh:
+            fh.write(block)
+        sys.stdout.write(f"modified      {rc}\n\n"
+                         "==> For changes to take effect, close and re-open your current shell. <==\n")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
