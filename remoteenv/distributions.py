@@ -55,6 +55,8 @@ class Installer:
     filename: str
     url: str
     sha256_url: str | None
+    # A page listing the sums of many files (Anaconda's index): read with sha256_from_index().
+    sums_page: str | None = None
 
 
 def get(name: str) -> Distribution:
@@ -87,7 +89,7 @@ def installer(dist: Distribution, version: str, machine: str) -> Installer:
             # Releases are written condaver-build (25.5.1-1); a bare conda version means build 1.
             name = f"Miniconda3-{MINICONDA_PYTHON}_{version if '-' in version else version + '-1'}-Linux-{arch}.sh"
         # Anaconda publishes the sums on the index page only, not beside each file.
-        return Installer(name, base + name, None)
+        return Installer(name, base + name, None, base)
     if dist.name == "miniforge":
         releases = "https://github.com/conda-forge/miniforge/releases/"
         if version == "latest":
@@ -121,6 +123,17 @@ def parse_sha256(text: str, filename: str | None = None) -> str | None:
         if re.fullmatch(r"[0-9a-f]{64}", digest) and (len(words) == 1 or filename is None
                                                         or words[-1].lstrip("*") == filename):
             return digest
+    return None
+
+
+def sha256_from_index(html: str, filename: str) -> str | None:
+    """The SHA-256 an index page (Anaconda's miniconda/ listing: one table row per file, its sum in a
+    cell of that row) gives for `filename`."""
+    for row in re.split(r"<tr[\s>]", html, flags=re.IGNORECASE):
+        if f'href="{filename}"' in row or f">{filename}<" in row:
+            found = re.search(r"\b[0-9a-f]{64}\b", row)
+            if found:
+                return found.group(0)
     return None
 
 

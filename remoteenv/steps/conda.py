@@ -290,6 +290,14 @@ class Conda(Step):
             return self._run(conn, io, args, state)
         installer = self._installer(facts)
         args[3] = self.installer_url or installer.url
+        if not args[4] and not args[5] and installer.sums_page:
+            try:
+                args[4] = self._published_sha256(installer) or ""
+            except downloads.DownloadFailed as exc:
+                io.write(f"remoteenv: {exc.message}\n")
+            if not args[4]:
+                return Result(FAILED, message=f"no SHA-256 to check {installer.filename} against "
+                                              f"(hint: pass --sha256 from {installer.sums_page})")
         result = self._run(conn, io, args, state, may_fall_back=self.via == "auto")
         if result is not None:
             return result
@@ -344,6 +352,15 @@ class Conda(Step):
         return Result(CHANGED if changed else OK, message=f"{self.dist.name} ready in {self.prefix}",
                       data={"prefix": self.prefix, "dist": self.dist.name})
 
+    def _published_sha256(self, inst: distributions.Installer) -> str | None:
+        """The sum its publisher lists for the installer, read from this side."""
+        if inst.sha256_url:
+            return distributions.parse_sha256(downloads.read_text(inst.sha256_url), inst.filename)
+        if inst.sums_page:
+            return distributions.sha256_from_index(downloads.read_text(inst.sums_page, limit=1 << 22),
+                                                   inst.filename)
+        return None
+
     def _upload_installer(self, conn: Connection, facts: HostFacts, io: StepIO, args: list[str]) -> None:
         """Get the installer here (cached) and onto the host, both checked by SHA-256."""
         if self.installer is not None:
@@ -351,9 +368,7 @@ class Conda(Step):
             sha = self.sha256
         else:
             inst = self._installer(facts)
-            sha = args[4] or None
-            if sha is None and inst.sha256_url:
-                sha = distributions.parse_sha256(downloads.read_text(inst.sha256_url), inst.filename)
+            sha = args[4] or self._published_sha256(inst)
             if sha is None:
                 raise ConfigError(f"no SHA-256 known for {inst.filename}",
                                   "pass --sha256 (from the installer's download page) to check it")

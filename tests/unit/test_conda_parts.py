@@ -141,3 +141,21 @@ def test_miniconda_without_consent_stops_before_any_host():
     assert "--accept-anaconda-tos" in caught.value.hint and "miniforge" in caught.value.hint
     step(accept_anaconda_tos=True).prepare()
     step(mirror="tuna").prepare()  # a mirror's default channels are not Anaconda's
+
+
+def test_sums_from_anacondas_index_page():
+    digest, other = "c" * 64, "d" * 64
+    page = f"""<table>
+<tr><th>Filename</th><th>Size</th><th>Last Modified</th><th>SHA256</th></tr>
+<tr>
+  <td><a href="Miniconda3-latest-Linux-aarch64.sh">Miniconda3-latest-Linux-aarch64.sh</a></td>
+  <td class="s">112.3M</td><td>2025-06-24 13:39:47</td><td>{other}</td>
+</tr>
+<tr>
+  <td><a href="Miniconda3-latest-Linux-x86_64.sh">Miniconda3-latest-Linux-x86_64.sh</a></td>
+  <td class="s">155.0M</td><td>2025-06-24 13:39:47</td><td>{digest}</td>
+</tr></table>"""
+    inst = distributions.installer(distributions.get("miniconda"), "latest", "x86_64")
+    assert inst.sums_page == "https://repo.anaconda.com/miniconda/"
+    assert distributions.sha256_from_index(page, inst.filename) == digest
+    assert distributions.sha256_from_index(page, "Miniconda3-py39_4.9.2-Linux-x86_64.sh") is None
