@@ -243,7 +243,7 @@ def _parse_step(src: str, steps: list, index: int) -> StepSpec:
         _fail(src, item, kind, f"the parameters of {kind} must be a mapping",
               f"parameters: {', '.join(p.name for p in cls.PARAMS) or 'none'}")
     declared = {p.name: p for p in cls.PARAMS}
-    param_lines = {str(k): yamlio.where(src, raw, k) for k in raw} if hasattr(raw, "line_of") else {}
+    param_lines = {str(k): yamlio.where(src, raw, k) for k in raw} if isinstance(raw, yamlio.LineDict) else {}
     for key in raw:
         if key not in declared:
             _fail(src, raw, key, f"unknown parameter '{key}' for {kind}",

@@ -105,8 +105,7 @@ def install(
 
 
 CLEAN = r"""
-p={{ conda_prefix | quote }}
-case "$p" in "~") p=$HOME ;; "~/"*) p="$HOME/${p#"~/"}" ;; esac
+p=$(home_path {{ conda_prefix | quote }})
 size() { du -sk "$p" "$HOME/.cache/pip" 2>/dev/null | awk '{ s += $1 } END { print s + 0 }'; }
 before=$(size)
 if [ -x "$p/bin/conda" ]; then "$p/bin/conda" clean --all -y -q; fi
@@ -117,8 +116,7 @@ echo "freed $(( (before - after) / 1024 )) MiB in $p and pip's cache"
 """
 
 UNINSTALL = r"""
-p={{ conda_prefix | quote }}
-case "$p" in "~") p=$HOME ;; "~/"*) p="$HOME/${p#"~/"}" ;; esac
+p=$(home_path {{ conda_prefix | quote }})
 aside="$p.old-$(date +%Y%m%d-%H%M%S)"
 mv "$p" "$aside"
 echo "moved $p to $aside (delete it yourself when sure: rm -rf $aside)"
