@@ -221,7 +221,7 @@ def wheel_depends(wheel: str | os.PathLike, python_version: str) -> list[str]:
 
 
 def wheelhouse_packages(house: str | os.PathLike, python: str = SYSTEM_PYTHON,
-                        skip: tuple[str, ...] = ("pip", "setuptools", "wheel")) -> list[Package]:
+                        skip: tuple[str, ...] = ("pip", "setuptools", "wheel", "packaging")) -> list[Package]:
     """Every wheel of a wheelhouse as a conda package (build ``pypi_conda_0``), with its dependencies: so an
     environment file can name jupyterlab or ipykernel as conda packages."""
     version, pyname = host_python(python)
@@ -385,11 +385,16 @@ def base_packages(*, dist: str, conda_version: str, channels_root, python: str =
     sitelib = f"lib/{pyname}/site-packages"
     forge = dist == "miniforge"
     pkgs = [python_package(python, "hab00c5b_0_cpython" if forge else "h955ad1f_0")]
-    for name in ("pip", "setuptools", "wheel"):
+    version, _ = host_python(python)
+    # wheel needs packaging (as on the real channels): its own dependencies come from its metadata, so
+    # `pip check` in a new env finds nothing missing.
+    for name in ("pip", "setuptools", "wheel", "packaging"):
         whl = find_wheel(name, wheels)
         if whl:
             depends = ["python >=3.8"] + (["setuptools", "wheel"] if name == "pip" and find_wheel(
                 "wheel", wheels) else [])
+            if name in ("wheel", "packaging"):
+                depends = wheel_depends(whl, version)
             pkgs.append(wheel_package(whl, sitelib, "pyhd8ed1ab_0" if forge else "py311h06a4308_0", depends))
     pkgs.append(conda_package(conda_version, sitelib, channels_root=channels_root,
                               build="py311h38be061_0" if forge else "py311h06a4308_0", subdir=subdir))

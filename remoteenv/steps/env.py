@@ -1,0 +1,174 @@
+"""The `env` step: an environment on the host built from an environment.yml or a requirements.txt.
+
+The env carries a stamp (a hash of the normalised spec, the distribution and the install's managed
+settings) that the probe reads, so an unchanged spec costs nothing beyond the probe. A changed spec
+is built beside the env in use, tested, and swapped in only when it works (remote/env_build.sh).
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from remoteenv import __version__, distributions, envspec
+from remoteenv.errors import ConfigError
+from remoteenv.facts import Query
+from remoteenv.scripts import script
+from remoteenv.steps.base import CHANGED, FAILED, Change, Param, Result, Step, register, remote_path, sh_path
+
+if TYPE_CHECKING:
+    from remoteenv.facts import HostFacts
+    from remoteenv.steps.io import StepIO
+    from remoteenv.transport import Connection
+
+SPECS = "~/.remoteenv/specs"  # where spec files are kept on hosts
+
+
+@register("env")
+class Env(Step):
+    """Create or update an environment on the host from a spec file, side by side, swapped on success.
+
+    The install it goes into is the `conda` step's: `conda_dist` and `conda_prefix` variables (or the
+    parameters below) say which. The env's stable path is PREFIX/envs/NAME.
+
+    Parameters:
+      file      environment.yml (conda packages first, then its pip: list) or requirements.txt (pip
+                only), relative to the playbook (default: environment.yml)
+      name      the env's name (default: the file's name:, else "main")
+      dist      the distribution it goes into (default: conda_dist, else miniconda)
+      prefix    that install's prefix (default: conda_prefix, else the distribution's)
+      kernel    true/false: register a Jupyter kernel (default: when the env has ipykernel)
+      timeout   seconds before the build is stopped
+
+    Example:
+
+        steps:
+          - conda: {dist: miniforge}
+          - env:
+              file: environment.yml
+              name: torch
+    """
+
+    PARAMS = (
+        Param("file", default="environment.yml", doc="environment.yml or requirements.txt"),
+        Param("name", doc="the env's name"),
+        Param("dist", doc="miniconda, miniforge, micromamba or venv"),
+        Param("prefix", doc="the install's prefix"),
+        Param("kernel", kind=bool, doc="register a Jupyter kernel"),
+        Param("timeout", kind=float, doc="seconds before the build is stopped"),
+    )
+
+    def __init__(self, params: dict[str, Any], **kwargs: Any) -> None:
+        super().__init__(params, **kwargs)
+        variables = self.ctx.variables or {}
+        p = self.params
+        self.file = self.ctx.base_dir / Path(str(p["file"])).expanduser()
+        self.dist = distributions.get(str(p["dist"] or variables.get("conda_dist") or "miniconda"))
+        self.prefix = remote_path(str(p["prefix"] or variables.get("conda_prefix") or self.dist.default_prefix))
+        self._name = p["name"]
+        self._kernel = p["kernel"]
+        if p["timeout"] is not None:
+            self.timeout = float(p["timeout"])
+        self.spec: envspec.EnvSpec | None = None
+
+    # -- local side ---------------------------------------------------------------------------
+    def prepare(self) -> None:
+        self.spec = envspec.load(self.file)
+        if self.spec.kind == "conda" and not self.dist.conda:
+            raise ConfigError(f"{self.file}: an environment.yml needs conda, and the distribution is {self.dist.name}",
+                              "use a requirements.txt with the venv distribution, or --dist miniforge")
+        if self._kernel is not None:
+            self.spec.kernel = bool(self._kernel)
+
+    @property
+    def env_name(self) -> str:
+        spec = self._spec()
+        return envspec.check_name(str(self._name or spec.name or "main"), self.ctx.where)
+
+    def _spec(self) -> envspec.EnvSpec:
+        if self.spec is None:
+            self.prepare()
+        assert self.spec is not None
+        return self.spec
+
+    @property
+    def path(self) -> str:
+        return posixpath.join(self.prefix, "envs", self.env_name)
+
+    # -- what the host has --------------------------------------------------------------------------
+    def _stamp_query(self) -> Query:
+        return Query("read", posixpath.join(self.path, ".remoteenv", "env.json"))
+
+    def _settings_query(self) -> Query:
+        return Query("file", posixpath.join(self.prefix, ".condarc"))
+
+    def _pipconf_query(self) -> Query:
+        return Query("file", posixpath.join(self.prefix, "pip.conf"))
+
+    def queries(self) -> list[Query]:
+        return [self._stamp_query(), self._settings_query(), self._pipconf_query()]
+
+    def wanted_hash(self, facts: HostFacts) -> str:
+        settings = [facts.answer(self._settings_query()), facts.answer(self._pipconf_query())]
+        return self._spec().digest(self.dist.name, *(s.sha256 if s else "" for s in settings))
+
+    def _stamp(self, facts: HostFacts) -> dict[str, Any] | None:
+        text = facts.answer(self._stamp_query())
+        try:
+            data = json.loads(text.text) if text is not None else None
+        except ValueError:
+            return None
+        return data if isinstance(data, dict) else None
+
+    def check(self, facts: HostFacts) -> Change | None:
+        stamp = self._stamp(facts)
+        wanted = self.wanted_hash(facts)
+        spec = self._spec()
+        what = f"{len(spec.conda)} conda and {len(spec.pip)} pip package(s) from {self.file.name}"
+        if stamp is None:
+            return Change(f"create env {self.env_name} in {self.prefix}/envs", f"{what}; it does not exist")
+        if stamp.get("hash") != wanted:
+            return Change(f"rebuild env {self.env_name} beside the one in use, swap when it works",
+                          f"the spec or the install's settings changed since {stamp.get('file', 'the last push')}")
+        return None
+
+    def noop_reason(self, facts: HostFacts) -> str:
+        return f"env {self.env_name} is as {self.file.name} says"
+
+    def describe(self) -> str:
+        return self.name or f"env: {self.env_name} from {self.file.name}"
+
+    # -- doing it -----------------------------------------------------------------------------------
+    def apply(self, conn: Connection, facts: HostFacts, io: StepIO) -> Result:
+        spec = self._spec()
+        digest = self.wanted_hash(facts)
+        suffix = ".txt" if spec.kind == "pip" else ".yml"
+        remote_spec = posixpath.join(SPECS, f"{self.env_name}-{digest}{suffix}")
+        conn.run(f"mkdir -p {sh_path(SPECS)}", check=True, timeout=60)
+        conn.put(spec.text.encode(), remote_spec, mode=0o644)
+        stamp = {"hash": digest, "file": self.file.name, "kind": spec.kind, "dist": self.dist.name,
+                 "remoteenv": __version__}
+        args = [self.dist.name, self.prefix, self.env_name, digest, remote_spec, spec.kind, " ".join(spec.verify),
+                "1" if spec.wants_kernel else "0", json.dumps(stamp, sort_keys=True)]
+        result = conn.run_script(script("env_build.sh"), args, timeout=self.timeout, on_output=io.write)
+        output = result.stdout + result.stderr
+        if not result.ok:
+            stage, why = _error(output)
+            message = f"{stage or 'build'} failed: {why}" if why else f"the build script exited {result.exited}"
+            return Result(FAILED, message=message + "; the env in use is untouched",
+                          data={"stage": stage} if stage else {})
+        return Result(CHANGED, message=f"env {self.env_name} ready at {self.path}",
+                      data={"env": self.env_name, "path": self.path, "hash": digest})
+
+    def to_ansible(self, index: int = 0) -> list[dict[str, Any]]:
+        raise ConfigError("the env step has no Ansible equivalent yet", "run remoteenv env push")
+
+
+def _error(output: str) -> tuple[str | None, str | None]:
+    for line in reversed(output.splitlines()):
+        if line.startswith("remoteenv-error\t"):
+            _, stage, why = [*line.split("\t", 2), "", ""][:3]
+            return stage, why
+    return None, None

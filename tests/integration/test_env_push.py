@@ -1,0 +1,146 @@
+"""`remoteenv env push / rollback` on real hosts: the stand-in Miniforge, pip from a wheelhouse, no index."""
+
+from __future__ import annotations
+
+import json
+import os
+import textwrap
+from pathlib import Path
+
+import pytest
+import wheelhouse
+from cli_runner import remoteenv
+from fakes.conda import build_installer, channel
+
+pytestmark = pytest.mark.integration
+
+SPEC = """
+name: work
+channels: [conda-forge]
+dependencies:
+  - python=3.11
+  - numpy=1.26
+  - pip
+  - pip:
+      - six
+verify: [numpy, six]
+"""
+
+
+def last_report(bed) -> dict:
+    return json.loads((bed.client.home / ".local/state/remoteenv/runs/last.json").read_text())
+
+
+@pytest.fixture
+def forge_host(make_testbed, tmp_path):
+    """A host with the stand-in Miniforge installed by remoteenv, pip pointed at a wheelhouse."""
+    house = wheelhouse.wheelhouse_or_skip()
+    bed = make_testbed(1)
+    host, env = bed.hosts[0], bed.client.env()
+    share = bed.dir / "conda-share"
+    share.mkdir(mode=0o755)
+    os.chmod(share, 0o755)
+    channels = channel.build_standard_channels(share / "channels")
+    path = build_installer.build(share / "dl", dist="miniforge", channels_dir=channels)
+    wheels = share / "wheels"
+    wheels.mkdir()
+    for pattern in ("six-*.whl",):
+        for found in house.glob(pattern):
+            (wheels / found.name).write_bytes(found.read_bytes())
+    made = remoteenv("conda", "install", host.name, "--dist", "miniforge", "--installer", str(path),
+                     "--sha256", build_installer.sha256_file(path), "--wheelhouse", str(wheels), env=env)
+    assert made.code == 0, made.out + made.err
+    return bed, host, env, tmp_path
+
+
+def write(folder: Path, text: str, name: str = "environment.yml") -> Path:
+    path = folder / name
+    path.write_text(textwrap.dedent(text).lstrip())
+    return path
+
+
+def push(bed, host, env, spec: Path, *extra: str):
+    return remoteenv("env", "push", host.name, "--dist", "miniforge", "-f", str(spec), *extra, env=env)
+
+
+def test_create_noop_rebuild_swap_and_rollback(forge_host):
+    bed, host, env, tmp = forge_host
+    spec = write(tmp, SPEC)
+    plan = push(bed, host, env, spec, "--plan")
+    assert "create env work in ~/miniforge3/envs" in plan.out, plan.out + plan.err
+    first = push(bed, host, env, spec)
+    assert first.code == 0, first.out + first.err
+    work = "~/miniforge3/envs/work"
+    assert host.run(f"{work}/bin/python -c 'import numpy, six; print(numpy.__version__)'").stdout == "1.26.4\n"
+
+    # Unchanged (comments and order do not count): nothing to do, decided in the probe's round trip.
+    write(tmp, "# same env\n" + SPEC.replace("  - pip\n", "  - pip  # pip itself\n"))
+    again = push(bed, host, env, spec, "--json")
+    assert again.code == 0 and last_report(bed)["hosts"][0]["status"] == "ok", again.out
+    events = [json.loads(line) for line in again.out.splitlines()]
+    assert not [e for e in events if e["event"] == "step_start"]
+
+    # A changed spec: built beside the env in use, then swapped; the old build kept for rollback.
+    old_target = host.run(f"readlink {work}").stdout.strip()
+    write(tmp, SPEC.replace("numpy=1.26", "numpy=2.1"))
+    changed = push(bed, host, env, spec)
+    assert changed.code == 0, changed.out + changed.err
+    assert host.run(f"{work}/bin/python -c 'import numpy; print(numpy.__version__)'").stdout == "2.1.0\n"
+    assert host.run(f"readlink {work}").stdout.strip() != old_target
+
+    back = remoteenv("env", "rollback", host.name, "--name", "work", "--dist", "miniforge", env=env)
+    assert back.code == 0, back.out + back.err
+    assert host.run(f"{work}/bin/python -c 'import numpy; print(numpy.__version__)'").stdout == "1.26.4\n"
+    assert host.run(f"readlink {work}").stdout.strip() == old_target
+
+
+def test_a_pip_failure_mid_rebuild_leaves_the_env_in_use_and_names_the_stage(forge_host):
+    bed, host, env, tmp = forge_host
+    spec = write(tmp, SPEC)
+    assert push(bed, host, env, spec).code == 0
+    write(tmp, SPEC.replace("      - six\n", "      - six\n      - no-such-package-anywhere==1.0\n"))
+    broken = push(bed, host, env, spec)
+    assert broken.code == 1
+    message = last_report(bed)["hosts"][0]["message"]
+    assert "pip failed" in message and "untouched" in message, message
+    assert host.run("~/miniforge3/envs/work/bin/python -c 'import numpy, six'").returncode == 0
+    builds = host.run("find ~/miniforge3/envs/.remoteenv -maxdepth 1 -type d -name 'work-*'").stdout.split()
+    assert len(builds) == 1  # the failed build was removed; its log is kept beside the env
+    assert "no-such-package-anywhere" in host.run("cat ~/miniforge3/envs/.remoteenv/work-*.log").stdout
+
+
+def test_an_unknown_conda_package_fails_with_the_solvers_message(forge_host):
+    bed, host, env, tmp = forge_host
+    spec = write(tmp, SPEC.replace("  - numpy=1.26\n", "  - numpyy\n"))
+    result = push(bed, host, env, spec)
+    assert result.code == 1
+    message = last_report(bed)["hosts"][0]["message"]
+    assert message.startswith("step 1") and "solve failed" in message and "PackagesNotFoundError" in message, message
+
+
+def test_a_malformed_spec_names_file_and_line_before_any_host(forge_host):
+    bed, host, env, tmp = forge_host
+    spec = write(tmp, "name: work\ndependencies:\n  - python=3.11\n  - {numpy: 1}\n")
+    result = push(bed, host, env, spec)
+    assert result.code == 2 and f"{spec}:4:" in result.err, result.err
+    bad_yaml = write(tmp, "name: work\ndependencies: [python\n", "bad.yml")
+    result = push(bed, host, env, bad_yaml)
+    assert result.code == 2 and str(bad_yaml) in result.err
+
+
+def test_requirements_into_the_venv_distribution(make_testbed, tmp_path):
+    house = wheelhouse.wheelhouse_or_skip()
+    bed = make_testbed(1)
+    host, env = bed.hosts[0], bed.client.env()
+    share = bed.dir / "wheels"
+    share.mkdir(mode=0o755)
+    os.chmod(share, 0o755)
+    for found in house.glob("six-*.whl"):
+        (share / found.name).write_bytes(found.read_bytes())
+    assert remoteenv("conda", "install", host.name, "--dist", "venv", "--wheelhouse", str(share), env=env).code == 0
+    req = write(tmp_path, "six  # for the test\n", "requirements.txt")
+    result = remoteenv("env", "push", host.name, "--dist", "venv", "-f", str(req), "--name", "tools", env=env)
+    assert result.code == 0, result.out + result.err
+    assert host.run("~/.remoteenv/venv/envs/tools/bin/python -c 'import six'").returncode == 0
+    again = remoteenv("env", "push", host.name, "--dist", "venv", "-f", str(req), "--name", "tools", env=env)
+    assert again.code == 0 and last_report(bed)["hosts"][0]["status"] == "ok"
