@@ -7,6 +7,8 @@
 # not taken for the process; DIR absolute).
 set -eu
 umask 077
+# What is started here outlives the run: a cancel of the run must not reach it.
+unset REMOTEENV_RUN
 name=$1 dir=$2 cwd=$3 n=$4
 shift 4
 dir=$(home_path "$dir")

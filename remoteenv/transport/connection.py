@@ -82,6 +82,7 @@ class Connection:
     # Channels of commands running now, so that interrupt() can reach them from another thread.
     _running: set = field(default_factory=set, repr=False, compare=False)
     _home: str | None = field(default=None, repr=False, compare=False)
+    _marker: str = field(default_factory=lambda: uuid.uuid4().hex[:16], repr=False, compare=False)
 
     @property
     def transport(self) -> paramiko.Transport:
@@ -122,8 +123,12 @@ class Connection:
     def interrupt(self, signal: str = "TERM") -> None:
         """Signal every command running on this connection (OpenSSH's sshd signals its process group).
 
-        Closing a session is not enough: a command without a terminal keeps running on the host.
+        Closing a session is not enough: a command without a terminal keeps running on the host. sshd
+        refuses the signal request for root logins (no privilege separation after a root login), so
+        the scripts' processes are also found by the marker their environment carries and signalled.
         """
+        if self._running:
+            self._signal_marked(signal)
         for chan in list(self._running):
             try:
                 msg = paramiko.Message()
@@ -135,6 +140,20 @@ class Connection:
                 chan.transport._send_user_message(msg)  # paramiko has no public call for this request
             except (paramiko.SSHException, OSError, EOFError, AttributeError):
                 pass
+
+    def _signal_marked(self, signal: str, timeout: float = 3.0) -> None:
+        """`kill -SIGNAL` every process on the host whose environment holds this connection's marker."""
+        marker = f"REMOTEENV_RUN={self._marker}"
+        command = ("for d in /proc/[0-9]*; do grep -qzx " + shlex.quote(marker) + " \"$d/environ\" 2>/dev/null "
+                   f"&& kill -{signal} \"${{d#/proc/}}\" 2>/dev/null; done; true")
+        try:
+            chan = self.transport.open_session(timeout=timeout)
+            chan.settimeout(timeout)
+            chan.exec_command(command)
+            chan.status_event.wait(timeout)
+            chan.close()
+        except (paramiko.SSHException, OSError, EOFError, AttributeError, TimeoutError):
+            pass  # a dead link: nothing can be signalled, and its commands lose their session anyway
 
     @property
     def alive(self) -> bool:
@@ -162,6 +181,10 @@ class Connection:
             secs = max(1, math.ceil(timeout))
             # A plain argv (run_script's) needs no shell of its own under `timeout`: one process fewer.
             remote = f"timeout -k 5 {secs} " + (command if _plain else f"/bin/sh -c {shlex.quote(command)}")
+        if _plain:
+            # In the environment from exec on: interrupt() finds the script and every child by it where
+            # sshd refuses to signal them (root logins). A marker, not a secret: argv may show it.
+            remote = f"REMOTEENV_RUN={self._marker} {remote}"
         started = time.monotonic()
         deadline = started + timeout + 10 if timeout is not None else None
         try:

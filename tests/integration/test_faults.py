@@ -363,3 +363,32 @@ def test_ctrl_c_during_probe_of_twenty_hosts_exits_130_with_what_was_done(make_t
     assert done == {h.name for h in bed.hosts[:10]}
     assert all("cancelled" in outcomes[h.name]["error"] for h in slow)
     assert "cancelled" in err
+
+
+def test_commands_are_found_by_their_marker_where_sshd_will_not_signal_them(testbed, monkeypatch):
+    """sshd refuses signal requests for root logins: the marker in the scripts' environment still
+    reaches every process of the run (the shell and its children), and nothing else."""
+    host = testbed.host("h02")
+    monkeypatch.setenv("HOME", str(testbed.client.home))
+    [resolved] = resolve_many(load_inventory(None), [host.name])
+    bystander = subprocess.Popen(testbed.ssh_argv(host, "sleep 97"), env=testbed.client.env(),
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    conn = connect(resolved, ConnectOptions())
+    outcome: list = []
+    worker = threading.Thread(target=lambda: outcome.append(conn.run_script("sleep 91; echo late")))
+    worker.start()
+    try:
+        deadline = time.monotonic() + 20
+        while "sleep 91" not in host.run("ps -u $(id -u) -o args", check=False).stdout:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        started = time.monotonic()
+        conn._signal_marked("TERM")  # the fallback alone, as for a root login
+        worker.join(timeout=15)
+        assert not worker.is_alive() and time.monotonic() - started < 10
+        assert outcome and not outcome[0].ok and "late" not in outcome[0].stdout
+        args = host.run("ps -u $(id -u) -o args", check=False).stdout
+        assert "sleep 91" not in args and "sleep 97" in args  # only this run's processes
+    finally:
+        conn.close()
+        bystander.kill()
