@@ -44,8 +44,16 @@ def watch(run: Runner, *, title: str, hosts: list[str], total_steps: int, mode: 
 
 
 def print_event(event: Event) -> None:
-    sys.stdout.write(json.dumps(event.to_json(), default=str) + "\n")
-    sys.stdout.flush()
+    try:
+        sys.stdout.write(json.dumps(event.to_json(), default=str) + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (`| head -1`): the run goes on to its end and its report, quietly.
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 # Hosts that finished well: the live table stops showing their step.

@@ -274,3 +274,19 @@ def test_shell_env_mapping_rendered_per_host_reaches_command_and_guards(testbed,
     # The guard sees the same environment, in the plan (the probe) and at apply time.
     again = remoteenv("-i", str(inventory), "plan", str(path), "h01", "h02", "--json", env=env)
     assert {h["host"]: h["status"] for h in again.json()["hosts"]} == {"h01": "ok", "h02": "ok"}
+
+
+def test_json_events_into_a_pipe_that_closes_early(testbed, tmp_path):
+    path = write_playbook(tmp_path, """
+        steps:
+          - shell: echo one; echo two; echo three
+          - shell: touch ~/.rt-after-pipe
+        """)
+    env = {**testbed.client.env(), "PYTHONPATH": str(REPO)}
+    testbed.host("h02").run("rm -f ~/.rt-after-pipe")
+    proc = subprocess.run(f"{sys.executable} -m remoteenv apply {path} h02 --json | head -1", shell=True, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.stdout.count("\n") == 1 and '"run_start"' in proc.stdout
+    assert "Traceback" not in proc.stderr and "Exception" not in proc.stderr, proc.stderr
+    assert exists(testbed.host("h02"), "~/.rt-after-pipe")  # the run went on to its end
+    assert last_report(testbed)["hosts"][0]["status"] == "changed"
