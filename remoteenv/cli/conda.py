@@ -142,7 +142,7 @@ def clean(
     """
     pb = _shell_playbook("conda-clean", "free disk space", CLEAN, 'removes: "{{ conda_prefix }}"')
     run_and_exit(pb, "apply", hosts, group, limit, _vars({"prefix": _prefix(dist, prefix)}), forks, as_json,
-                 accept_new_host_key)
+                 accept_new_host_key, last_lines=True)
 
 
 @conda_app.command("uninstall")
@@ -166,10 +166,13 @@ def uninstall(
     if not yes:
         if as_json or not typer.get_text_stream("stdin").isatty():
             raise ConfigError("uninstall asks for confirmation", "pass --yes to confirm without a prompt")
-        typer.confirm(f"Move {where} aside on the selected hosts?", abort=True)
+        names = [h.name for h in common.select_hosts(common.inventory(), hosts, group, limit, default_all=True)]
+        shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
+        typer.confirm(f"Move {where} aside on {shown}?", abort=True)
     pb = _shell_playbook("conda-uninstall", "move the install aside", UNINSTALL,
                           'removes: "{{ conda_prefix }}"')
-    run_and_exit(pb, "apply", hosts, group, limit, _vars({"prefix": where}), forks, as_json, accept_new_host_key)
+    run_and_exit(pb, "apply", hosts, group, limit, _vars({"prefix": where}), forks, as_json, accept_new_host_key,
+                 last_lines=True)
 
 
 def _prefix(dist: str | None, prefix: str | None) -> str:

@@ -106,7 +106,7 @@ def rollback(
             f"    shell:\n      command: {json.dumps(ROLLBACK.strip())}\n")
     pb = load_text(text, "remoteenv env rollback")
     run_and_exit(pb, "apply", hosts, group, limit, [*_vars(dist, prefix), f"env_name={name}"], forks, as_json,
-                 accept_new_host_key)
+                 accept_new_host_key, last_lines=True)
 
 
 def _vars(dist: str | None, prefix: str | None) -> list[str]:

@@ -87,12 +87,13 @@ def apply(
     from remoteenv.playbook import load_playbook
 
     run_and_exit(load_playbook(playbook), "apply", hosts, group, limit, var, forks, as_json, accept_new_host_key,
-                 retry_failed, step_timeout)
+                 retry_failed, step_timeout, retry=f"remoteenv apply {views.playbook_ref(playbook)} --retry-failed")
 
 
 def run_and_exit(pb: Playbook, mode: str, hosts: list[str] | None, group: str | None, limit: str | None,
                  var: list[str] | None, forks: int, as_json: bool, accept_new_host_key: bool,
-                 retry_failed: bool = False, step_timeout: float | None = None) -> None:
+                 retry_failed: bool = False, step_timeout: float | None = None, *, retry: str | None = None,
+                 last_lines: bool = False) -> None:
     """Plan or apply `pb` on the selected hosts as `plan`/`apply` do (views, report, exit code).
 
     Commands built on steps (conda install, ...) are one-step playbooks run through here.
@@ -114,7 +115,7 @@ def run_and_exit(pb: Playbook, mode: str, hosts: list[str] | None, group: str | 
         else:
             views.print_plan(report)
     elif not as_json:
-        views.print_summary(report)
+        views.print_summary(report, retry or "the same command with --retry-failed", last_lines)
     raise typer.Exit(report.exit_code())
 
 

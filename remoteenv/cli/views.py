@@ -217,7 +217,12 @@ def _hanging(marker: str, text: str) -> Any:
 SUMMARY_COUNTS = ((Status.OK, "ok"), (Status.CHANGED, "chg"), (Status.FAILED, "fail"), (Status.SKIPPED, "skip"))
 
 
-def print_summary(report: rp.RunReport) -> None:
+def print_summary(report: rp.RunReport, retry: str | None = None, last_lines: bool = False) -> None:
+    """The table, each failure with its output's tail, where the report is and how to retry.
+
+    `retry`: the command that retries the failed hosts (default: `remoteenv apply PLAYBOOK --retry-failed`).
+    `last_lines`: under the table, each host's last output line (commands whose result is a line).
+    """
     from rich import box
     from rich.table import Table
 
@@ -250,6 +255,11 @@ def print_summary(report: rp.RunReport) -> None:
             continue
         for line in step.tail(10):
             out.print(_hanging("  [dim]│[/]", _esc(line)))
+    if last_lines:
+        for h in report.hosts:
+            said = [line for s in h.steps for line in s.tail(1)]
+            if said and h.status not in (Status.FAILED, Status.UNREACHABLE):
+                out.print(_hanging(_esc(h.host) + ":", _esc(said[-1])))
     counts = report.counts()
     out.print(" · ".join(f"[{STATUS_STYLE.get(s, '')}]{n} {s}[/]" for s, n in sorted(counts.items()))
               + (" · [magenta]cancelled: later steps did not run[/]" if report.cancelled else ""))
@@ -258,7 +268,8 @@ def print_summary(report: rp.RunReport) -> None:
         _print_labelled(out, "logs:", _short_path(str(report.path.with_suffix(""))) + "/")
     if report.failures:
         _print_labelled(out, "retry the failed hosts:",
-                        f"remoteenv apply {_short_path(report.playbook_path or report.playbook)} --retry-failed")
+                        retry or f"remoteenv apply {_short_path(report.playbook_path or report.playbook)} "
+                                  "--retry-failed")
 
 
 def _print_labelled(out: Any, label: str, value: str) -> None:
@@ -270,6 +281,13 @@ def _print_labelled(out: Any, label: str, value: str) -> None:
     else:
         out.print(f"[dim]{label}[/]")
         out.print(f"  [dim]{escape(value)}[/]", soft_wrap=True)
+
+
+def playbook_ref(ref: str) -> str:
+    """A playbook as a person would type it again: a file's path shortened, a shipped name as is."""
+    import os
+
+    return _short_path(os.path.abspath(ref)) if os.path.isfile(ref) else ref
 
 
 def _short_path(path: str) -> str:

@@ -95,6 +95,8 @@ def test_a_crash_in_one_hosts_worker_is_that_hosts_failure(make_testbed, tmp_pat
     table = run_crashing(env, victim, where, "-i", str(inventory), "apply", "examples/hello", tmp_path=tmp_path)
     assert table.code == 1
     assert f"{victim} failed: internal error: RuntimeError: planted crash" in " ".join(table.out.split())
+    # The retry line names the playbook as it was given, not where it is installed.
+    assert "remoteenv apply examples/hello --retry-failed" in " ".join(table.out.split())
     report = json.loads((bed.client.home / ".local/state/remoteenv/runs/last.json").read_text())
     assert [h["host"] for h in report["hosts"] if h["status"] == "failed"] == [victim]
     retry = remoteenv("-i", str(inventory), "apply", "examples/hello", "--retry-failed", "--json", env=env)

@@ -58,8 +58,11 @@ def test_uninstall_moves_aside_and_clean_reports(make_testbed):
                if e["event"] == "step_output")
     refused = remoteenv("conda", "uninstall", host.name, "--dist", "venv", env=env, input="")
     assert refused.code == 2 and "--yes" in refused.err
+    told = remoteenv("conda", "clean", host.name, "--dist", "venv", env=env)
+    assert f"{host.name}: freed " in told.out, told.out  # the result is on the screen, not only in the log
     gone = remoteenv("conda", "uninstall", host.name, "--dist", "venv", "--yes", env=env)
     assert gone.code == 0, gone.out + gone.err
+    assert "moved " in gone.out and "venv.old-" in gone.out, gone.out
     kept = host.run("ls -d ~/.remoteenv/venv.old-*").stdout.split()
     assert len(kept) == 1 and host.run(f"test -x {kept[0]}/bin/python").returncode == 0
     assert host.run("test -e ~/.remoteenv/venv", check=False).returncode != 0
