@@ -144,3 +144,17 @@ def test_requirements_into_the_venv_distribution(make_testbed, tmp_path):
     assert host.run("~/.remoteenv/venv/envs/tools/bin/python -c 'import six'").returncode == 0
     again = remoteenv("env", "push", host.name, "--dist", "venv", "-f", str(req), "--name", "tools", env=env)
     assert again.code == 0 and last_report(bed)["hosts"][0]["status"] == "ok"
+
+
+def test_an_env_with_ipykernel_is_registered_as_a_kernel_at_its_stable_path(make_testbed, tmp_path):
+    house = wheelhouse.wheelhouse_or_skip()
+    bed = make_testbed(1)
+    host, env = bed.hosts[0], bed.client.env()
+    assert remoteenv("conda", "install", host.name, "--dist", "venv", "--wheelhouse", str(house), env=env).code == 0
+    req = write(tmp_path, "ipykernel\n", "requirements.txt")
+    result = remoteenv("env", "push", host.name, "--dist", "venv", "-f", str(req), "--name", "lab", env=env)
+    assert result.code == 0, result.out + result.err
+    spec = json.loads(host.run("cat ~/.local/share/jupyter/kernels/lab/kernel.json").stdout)
+    assert spec["display_name"] == "Python (lab)"
+    assert spec["argv"][0] == f"{host.home}/.remoteenv/venv/envs/lab/bin/python"  # the link, not the build
+    assert host.run(f"{spec['argv'][0]} -c 'import ipykernel'").returncode == 0
