@@ -169,7 +169,8 @@ def print_plan(report: rp.RunReport) -> None:
     groups: dict[tuple, list[str]] = {}
     for h in report.hosts:
         if h.status in (rp.HOST_OK, rp.HOST_CHANGE):
-            key = tuple((s.description, s.change.summary, s.change.reason) for s in h.steps if s.change)
+            key = tuple((s.description, s.change.summary, s.change.reason, s.change.diff or "")
+                        for s in h.steps if s.change)
         else:
             key = ("error", h.status, h.message)
         groups.setdefault(key, []).append(h.host)
@@ -185,9 +186,12 @@ def print_plan(report: rp.RunReport) -> None:
             out.print(f"[green]{who}: nothing to change[/]")
             continue
         out.print(f"[yellow]{who}: {len(key)} step(s) would change[/]")
-        for description, summary, reason in key:
+        for description, summary, reason, diff in key:
             out.print(_hanging("  [yellow]+[/]", f"{_esc(description)}: {_esc(summary)}"
                                + (f" [dim]({_esc(reason)})[/]" if reason else "")))
+            for line in diff.splitlines():
+                style = "green" if line.startswith("+") else "red" if line.startswith("-") else "dim"
+                out.print(_hanging("    ", f"[{style}]{_esc(line)}[/]"))
     if report.cancelled:
         out.print("[magenta]cancelled[/]: the plan is incomplete")
 

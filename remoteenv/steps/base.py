@@ -153,6 +153,27 @@ class Step:
         return task
 
 
+def json_answer(facts: HostFacts, query: Query) -> dict[str, Any] | None:
+    """A `read` question's answer as a JSON object (a stamp a step wrote), or None."""
+    import json
+
+    text = facts.answer(query)
+    try:
+        data = json.loads(text.text) if text is not None else None
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def script_error(output: str) -> tuple[str | None, str | None]:
+    """(stage, why) from the `remoteenv-error<TAB>STAGE<TAB>why` line a remote script ends a failure with."""
+    for line in reversed(output.splitlines()):
+        if line.startswith("remoteenv-error\t"):
+            _, stage, why = [*line.split("\t", 2), "", ""][:3]
+            return stage, why
+    return None, None
+
+
 # Remote paths follow remotepath's one rule; these names are what step modules import.
 remote_path = remotepath.under_home
 sh_path = remotepath.sh_word

@@ -8,7 +8,7 @@ is finished by running again.
 
 from __future__ import annotations
 
-import hashlib
+import difflib
 import json
 import math
 import posixpath
@@ -27,8 +27,10 @@ from remoteenv.steps.base import (
     Param,
     Result,
     Step,
+    json_answer,
     register,
     remote_path,
+    script_error,
     sh_path,
 )
 
@@ -164,8 +166,12 @@ class Conda(Step):
         return Query("read", posixpath.join(self.prefix, STAMP))
 
     def _settings_queries(self) -> dict[str, Query]:
-        return {"condarc": Query("file", posixpath.join(self.prefix, ".condarc")),
-                "pipconf": Query("file", posixpath.join(self.prefix, "pip.conf"))}
+        # Read whole (they are small): a changed setting is shown as a diff in the plan.
+        return {"condarc": Query("read", posixpath.join(self.prefix, ".condarc")),
+                "pipconf": Query("read", posixpath.join(self.prefix, "pip.conf"))}
+
+    def _installer_query(self, filename: str) -> Query:
+        return Query("file", posixpath.join(HOST_INSTALLERS, filename))
 
     def _prefix_query(self) -> Query:
         return Query("exists", self.prefix)
@@ -185,17 +191,15 @@ class Conda(Step):
     def queries(self) -> list[Query]:
         out = [self._stamp_query(), self._prefix_query(), self._marker_query(), self._room_query(),
                *self._settings_queries().values()]
+        if self.dist.name != "venv":
+            name = self.installer.name if self.installer is not None else None
+            out.append(self._installer_query(name or self._catalog_name()))
         if self.wheelhouse is not None:
             out.append(self._sums_query())
         return out
 
     def _stamp(self, facts: HostFacts) -> dict[str, Any] | None:
-        text = facts.answer(self._stamp_query())
-        try:
-            data = json.loads(text.text) if text is not None else None
-        except ValueError:
-            return None
-        return data if isinstance(data, dict) else None
+        return json_answer(facts, self._stamp_query())
 
     def _wanted_settings(self, facts: HostFacts) -> dict[str, str | None]:
         home = facts.home or "~"
@@ -210,13 +214,17 @@ class Conda(Step):
         have = set(answer.text.splitlines()) if answer is not None else set()
         return [name for name, path in self.wheels().items() if f"{_sha(path)}  {name}" not in have]
 
-    def _diffs(self, facts: HostFacts) -> list[str]:
-        """Which managed settings differ from what remoteenv wants."""
-        out = []
+    def _diffs(self, facts: HostFacts) -> dict[str, str]:
+        """The managed settings that differ from what remoteenv wants: file name -> unified diff."""
+        out = {}
         for key, text in self._wanted_settings(facts).items():
-            state = facts.answer(self._settings_queries()[key])
-            if text is not None and (state is None or state.sha256 != hashlib.sha256(text.encode()).hexdigest()):
-                out.append(".condarc" if key == "condarc" else "pip.conf")
+            have = facts.answer(self._settings_queries()[key])
+            if text is not None and (have is None or have.text != text):
+                name = ".condarc" if key == "condarc" else "pip.conf"
+                old = have.text if have is not None else ""
+                where = f"{self.prefix}/{name}"
+                out[name] = "".join(difflib.unified_diff(old.splitlines(True), text.splitlines(True),
+                                                         f"{where} (now)", f"{where} (wanted)"))
         return out
 
     def _state(self, facts: HostFacts) -> tuple[str, str]:
@@ -238,7 +246,8 @@ class Conda(Step):
         state, why = self._state(facts)
         what = "a venv" if self.dist.name == "venv" else f"{self.dist.name} {self.version}"
         if state == "installed":
-            todo = self._diffs(facts)
+            diffs = self._diffs(facts)
+            todo = list(diffs)
             wheels = self._missing_wheels(facts)
             if wheels:
                 todo.append(f"upload {len(wheels)} wheel(s)")
@@ -246,7 +255,8 @@ class Conda(Step):
                 todo.append("accept Anaconda's terms")
             if self.init_shell and self.dist.is_installer and not (self._stamp(facts) or {}).get("init_shell"):
                 todo.append(f"conda init {posixpath.basename(facts.shell) or 'sh'}")
-            return Change(f"update {', '.join(todo)} in {self.prefix}", why) if todo else None
+            return Change(f"update {', '.join(todo)} in {self.prefix}", why,
+                          diff="".join(diffs.values()) or None) if todo else None
         if state == "foreign":
             if not self.force:
                 return Change(f"refuse: {why}", "remoteenv never replaces what it did not make; "
@@ -306,6 +316,13 @@ class Conda(Step):
         self._upload_installer(conn, facts, io, args)
         return self._run(conn, io, args, state)
 
+    def _catalog_name(self) -> str:
+        """The installer's file name before the host's arch is known: x86_64's (the usual case)."""
+        try:
+            return distributions.installer(self.dist, self.version, "x86_64").filename
+        except ConfigError:
+            return "installer"
+
     def _installer(self, facts: HostFacts) -> distributions.Installer:
         return distributions.installer(self.dist, self.version, facts.arch or "x86_64")
 
@@ -343,7 +360,7 @@ class Conda(Step):
         result = conn.run_script(script("conda_install.sh"), args, timeout=self.timeout, on_output=io.write)
         if result.exited == _DOWNLOAD_FAILED and may_fall_back:
             return None
-        kind, message = _error(result.stdout + result.stderr)
+        kind, message = script_error(result.stdout + result.stderr)
         if not result.ok:
             return Result(FAILED, message=message or f"the install script exited {result.exited}",
                           data={"stage": kind} if kind else {})
@@ -382,6 +399,10 @@ class Conda(Step):
                               "check the file and the checksum you gave")
         args[4] = got
         args[5] = ""
+        there = facts.answer(self._installer_query(posixpath.basename(args[2])))
+        if there is not None and there.sha256 == got:
+            io.write(f"remoteenv: the host already holds {posixpath.basename(args[2])} with that SHA-256\n")
+            return
         io.write(f"remoteenv: uploading {local.name} ({local.stat().st_size / 1e6:.0f} MB)\n")
         conn.run(f"mkdir -p {sh_path(HOST_INSTALLERS)}", check=True, timeout=60)
         conn.put(local, args[2], mode=0o644, on_progress=lambda done, total: io.progress(done / total if total else 1))
@@ -415,14 +436,6 @@ def _sha(path: Path) -> str:
 def _file_text(text: str | None) -> str | None:
     """A managed file's text as the install script writes it: ending in exactly one newline."""
     return None if text is None else text.rstrip("\n") + "\n"
-
-
-def _error(output: str) -> tuple[str | None, str | None]:
-    for line in reversed(output.splitlines()):
-        if line.startswith("remoteenv-error\t"):
-            _, kind, message = [*line.split("\t", 2), "", ""][:3]
-            return kind, message
-    return None, None
 
 
 def _truth(value: Any) -> bool:

@@ -16,7 +16,19 @@ from remoteenv import __version__, distributions, envspec
 from remoteenv.errors import ConfigError
 from remoteenv.facts import Query
 from remoteenv.scripts import script
-from remoteenv.steps.base import CHANGED, FAILED, Change, Param, Result, Step, register, remote_path, sh_path
+from remoteenv.steps.base import (
+    CHANGED,
+    FAILED,
+    Change,
+    Param,
+    Result,
+    Step,
+    json_answer,
+    register,
+    remote_path,
+    script_error,
+    sh_path,
+)
 
 if TYPE_CHECKING:
     from remoteenv.facts import HostFacts
@@ -115,12 +127,7 @@ class Env(Step):
         return self._spec().digest(self.dist.name, *(s.sha256 if s else "" for s in settings))
 
     def _stamp(self, facts: HostFacts) -> dict[str, Any] | None:
-        text = facts.answer(self._stamp_query())
-        try:
-            data = json.loads(text.text) if text is not None else None
-        except ValueError:
-            return None
-        return data if isinstance(data, dict) else None
+        return json_answer(facts, self._stamp_query())
 
     def check(self, facts: HostFacts) -> Change | None:
         stamp = self._stamp(facts)
@@ -155,7 +162,7 @@ class Env(Step):
         result = conn.run_script(script("env_build.sh"), args, timeout=self.timeout, on_output=io.write)
         output = result.stdout + result.stderr
         if not result.ok:
-            stage, why = _error(output)
+            stage, why = script_error(output)
             message = f"{stage or 'build'} failed: {why}" if why else f"the build script exited {result.exited}"
             return Result(FAILED, message=message + "; the env in use is untouched",
                           data={"stage": stage} if stage else {})
@@ -164,11 +171,3 @@ class Env(Step):
 
     def to_ansible(self, index: int = 0) -> list[dict[str, Any]]:
         raise ConfigError("the env step has no Ansible equivalent yet", "run remoteenv env push")
-
-
-def _error(output: str) -> tuple[str | None, str | None]:
-    for line in reversed(output.splitlines()):
-        if line.startswith("remoteenv-error\t"):
-            _, stage, why = [*line.split("\t", 2), "", ""][:3]
-            return stage, why
-    return None, None

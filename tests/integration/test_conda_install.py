@@ -137,8 +137,10 @@ def test_an_install_killed_half_way_is_finished_by_running_again(make_testbed):
                      "--sha256", sha, "--plan", env=env)
     assert "finish installing miniforge" in plan.out, plan.out
     again = remoteenv("conda", "install", host.name, "--dist", "miniforge", "--installer", str(path),
-                      "--sha256", sha, env=env)
+                      "--sha256", sha, "--json", env=env)
     assert again.code == 0, again.out + again.err
+    said = [e.get("message") or "" for e in events(again.out) if e["event"] == "step_output"]
+    assert any("already holds" in m for m in said), said  # not uploaded a second time
     assert host.run("~/miniforge3/bin/conda --version").returncode == 0
     assert host.run("test -e ~/miniforge3.remoteenv-installing", check=False).returncode != 0
 

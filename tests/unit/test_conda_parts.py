@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 
 import pytest
@@ -96,8 +95,10 @@ def facts_for(s: Conda, *, stamp: dict | None = None, prefix: bool = False, mark
             answers[q.id] = "b64:" + base64.b64encode(json.dumps(stamp).encode()).decode()
         elif q.kind == "exists":
             answers[q.id] = "1" if (marker if q.arg.endswith("remoteenv-installing") else prefix) else "0"
-        elif q.kind == "file" and q.arg.endswith(".condarc") and condarc_text is not None:
-            answers[q.id] = hashlib.sha256(condarc_text.encode()).hexdigest() + " 644"
+        elif q.kind == "read" and q.arg.endswith(".condarc") and condarc_text is not None:
+            import base64
+
+            answers[q.id] = "b64:" + base64.b64encode(condarc_text.encode()).decode()
         else:
             answers[q.id] = "-"
     return HostFacts(home="/home/a", arch="x86_64", answers=answers)
@@ -115,8 +116,11 @@ def test_ready_install_is_a_no_op_and_a_changed_setting_is_planned():
     ready = facts_for(s, stamp={"dist": "miniforge", "version": "latest"}, prefix=True,
                       condarc_text=wanted.rstrip("\n") + "\n")
     assert s.check(ready) is None
-    edited = facts_for(s, stamp={"dist": "miniforge", "version": "latest"}, prefix=True, condarc_text="x\n")
-    assert s.check(edited).summary == "update .condarc in ~/miniforge3"
+    edited = facts_for(s, stamp={"dist": "miniforge", "version": "latest"}, prefix=True,
+                       condarc_text=wanted.replace("strict", "flexible"))
+    change = s.check(edited)
+    assert change.summary == "update .condarc in ~/miniforge3"
+    assert "-channel_priority: flexible\n+channel_priority: strict\n" in change.diff
 
 
 def test_foreign_prefix_is_refused_unless_forced_and_a_cut_install_resumes():
