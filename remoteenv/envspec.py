@@ -49,7 +49,7 @@ class EnvSpec:
     def wants_kernel(self) -> bool:
         if self.kernel is not None:
             return self.kernel
-        return any(_package_name(d) == "ipykernel" for d in (*self.conda, *self.pip))
+        return any(package_name(d) == "ipykernel" for d in (*self.conda, *self.pip))
 
 
 def check_name(name: str, where: str) -> str:
@@ -119,7 +119,7 @@ def _environment_yml(path: Path, text: str) -> EnvSpec:
         else:
             raise ConfigError(f"{where}: a dependency must be a package spec or a 'pip:' list, "
                               f"not {yamlio.kind_of(dep)}", "- numpy=1.26  or  - pip: [requests]")
-    if spec.pip and not any(_package_name(d) == "pip" for d in spec.conda):
+    if spec.pip and not any(package_name(d) == "pip" for d in spec.conda):
         log.warning("%s: a pip: section without pip among the conda dependencies; conda adds it, "
                     "but naming it pins where it comes from", src)
     verify = data.get("verify") or []
@@ -135,7 +135,7 @@ def _environment_yml(path: Path, text: str) -> EnvSpec:
     return spec
 
 
-def _package_name(dep: str) -> str:
+def package_name(dep: str) -> str:
     """`numpy=1.26`, `conda-forge::numpy>=1`, `numpy[extra]==1` -> numpy."""
     dep = dep.split("::")[-1]
     return re.split(r"[\s=<>!~\[;@]", dep, maxsplit=1)[0].strip().lower()

@@ -11,6 +11,7 @@ import typer
 from remoteenv.cli import common
 from remoteenv.cli.conda import DistOpt, JsonEventsOpt, PlanOpt, PrefixOpt
 from remoteenv.cli.playbook import HostsArg, run_and_exit
+from remoteenv.errors import ConfigError
 
 env_app = typer.Typer(
     name="env",
@@ -107,6 +108,142 @@ def rollback(
     pb = load_text(text, "remoteenv env rollback")
     run_and_exit(pb, "apply", hosts, group, limit, [*_vars(dist, prefix), f"env_name={name}"], forks, as_json,
                  accept_new_host_key, last_lines=True)
+
+
+NameArg = Annotated[str, typer.Option("--name", "-n", help="The env's name.")]
+
+
+@env_app.command("export")
+def export(
+    host: Annotated[str, typer.Argument(help="The host whose env to export.")],
+    name: NameArg = "main",
+    dist: DistOpt = None,
+    prefix: PrefixOpt = None,
+    no_builds: Annotated[bool, typer.Option("--no-builds", help="Versions without build strings.")] = False,
+    from_history: Annotated[bool, typer.Option(
+        "--from-history", help="Only what was asked for, not what the solver added.")] = False,
+    explicit: Annotated[bool, typer.Option(
+        "--explicit", help="conda's explicit spec (exact URLs): the same platform only.")] = False,
+    output: Annotated[Path | None, typer.Option("--output", "-o", metavar="FILE", help="Write here, not stdout.")
+                      ] = None,
+    accept_new_host_key: common.AcceptNewOpt = False,
+) -> None:
+    """Write an env as a portable environment.yml, or a requirements.txt for a pip-only env.
+
+    No prefix: line (it names one host's folder); what pip installed is in the pip: list, with versions.
+
+    Examples:
+      remoteenv env export gpu-box --name work -o environment.yml
+      remoteenv env export gpu-box --name work --explicit -o work.lock.txt
+    """
+    from remoteenv import api, envstate
+    from remoteenv.cli.output import console
+
+    selected = common.select_hosts(common.inventory(), [host])
+    where = _prefix_of(selected[0], dist, prefix)
+    with api.open_host(selected[0], common.inventory(), accept_new_host_key) as conn:
+        result = conn.run(envstate.export_command(where, name, no_builds=no_builds, from_history=from_history,
+                                                  explicit=explicit), timeout=300, check=True)
+    text = result.stdout if explicit else envstate.portable(result.stdout)
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text)
+        console().print(f"wrote {output}", highlight=False)
+
+
+@env_app.command("status")
+def status(
+    hosts: HostsArg = None,
+    name: NameArg = "main",
+    group: common.GroupOpt = None,
+    limit: common.LimitOpt = None,
+    dist: DistOpt = None,
+    prefix: PrefixOpt = None,
+    against: Annotated[Path | None, typer.Option(
+        "--against", metavar="FILE", help="Compare with the versions an environment.yml or requirements.txt pins.")
+    ] = None,
+    as_json: common.JsonOpt = False,
+    accept_new_host_key: common.AcceptNewOpt = False,
+) -> None:
+    """Which hosts' env differs: packages whose version differs between hosts (or from --against).
+
+    Exit codes: 0 no drift, 1 drift (or a host could not be read), 3 no host could be reached.
+
+    Examples:
+      remoteenv env status --group lab --name work
+      remoteenv env status --group lab --name work --against environment.yml --json
+    """
+    _drift(hosts, group, limit, name, dist, prefix, against, as_json, accept_new_host_key)
+
+
+@env_app.command("diff")
+def diff(
+    host_a: Annotated[str, typer.Argument(help="One host.")],
+    host_b: Annotated[str, typer.Argument(help="The other.")],
+    name: NameArg = "main",
+    dist: DistOpt = None,
+    prefix: PrefixOpt = None,
+    as_json: common.JsonOpt = False,
+    accept_new_host_key: common.AcceptNewOpt = False,
+) -> None:
+    """The packages an env has differently on two hosts (exit 1 when they differ).
+
+    Examples:
+      remoteenv env diff gpu-a gpu-b --name work
+    """
+    _drift([host_a, host_b], None, None, name, dist, prefix, None, as_json, accept_new_host_key)
+
+
+def _drift(names: list[str] | None, group: str | None, limit: str | None, name: str, dist: str | None,
+           prefix: str | None, against: Path | None, as_json: bool, accept_new_host_key: bool) -> None:
+    from remoteenv import api, envspec, envstate
+    from remoteenv.cli.output import console, print_json
+    from remoteenv.errors import EXIT_CONNECT, EXIT_FAILED, EXIT_OK
+
+    envspec.check_name(name, "--name")
+    spec = envspec.load(against.expanduser()) if against is not None else None
+    inv = common.inventory()
+    hosts = common.select_hosts(inv, names, group, limit, default_all=True)
+    wheres = {_prefix_of(h, dist, prefix) for h in hosts}
+    if len(wheres) > 1:
+        raise ConfigError("the hosts keep their installs in different prefixes",
+                          "compare them with one --prefix, or group hosts by conda_prefix")
+    envs = api.env_packages(hosts, inv, name, wheres.pop(), accept_new_host_key=accept_new_host_key)
+    drift = envstate.against(spec, envs) if spec is not None else envstate.compare(envs)
+    errors = {e.host: e.error for e in envs if e.error}
+    if as_json:
+        print_json({"env": name, "drifted": drift.drifted, "hosts": drift.hosts, "errors": errors,
+                    "packages": [{"name": pkg, "versions": seen} for pkg, seen in drift.rows]})
+    else:
+        from rich.table import Table
+        from rich.text import Text
+
+        if drift.rows:
+            table = Table(title=f"env {name}: {len(drift.rows)} package(s) differ", title_justify="left")
+            table.add_column("package", no_wrap=True)
+            for host in drift.hosts:
+                table.add_column(host, overflow="fold")
+            for pkg, seen in drift.rows:
+                table.add_row(Text(pkg), *(Text(seen.get(h, "")) for h in drift.hosts))
+            console().print(table)
+        else:
+            console().print(f"env {name}: the same on {', '.join(drift.hosts) or 'no host'}", highlight=False)
+        for host, error in errors.items():
+            console().print(Text(f"{host}: {error}"))
+    if errors and len(errors) == len(envs):
+        raise typer.Exit(EXIT_CONNECT)
+    raise typer.Exit(EXIT_FAILED if drift.drifted or errors else EXIT_OK)
+
+
+def _prefix_of(host, dist: str | None, prefix: str | None) -> str:  # host: inventory Host
+    from remoteenv.distributions import get
+    from remoteenv.remotepath import under_home
+
+    chosen = prefix or (get(dist).default_prefix if dist else None) or host.vars.get("conda_prefix")
+    if not chosen:
+        chosen = get(str(host.vars.get("conda_dist") or "miniconda")).default_prefix
+    return under_home(str(chosen))
 
 
 def _vars(dist: str | None, prefix: str | None) -> list[str]:

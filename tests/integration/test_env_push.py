@@ -158,3 +158,52 @@ def test_an_env_with_ipykernel_is_registered_as_a_kernel_at_its_stable_path(make
     assert spec["display_name"] == "Python (lab)"
     assert spec["argv"][0] == f"{host.home}/.remoteenv/venv/envs/lab/bin/python"  # the link, not the build
     assert host.run(f"{spec['argv'][0]} -c 'import ipykernel'").returncode == 0
+
+
+def test_export_push_elsewhere_diff_and_status_finds_the_drifted_host(make_testbed, tmp_path):
+    house = wheelhouse.wheelhouse_or_skip()
+    bed = make_testbed(3)
+    env = bed.client.env()
+    share = bed.dir / "conda-share"
+    share.mkdir(mode=0o755)
+    os.chmod(share, 0o755)
+    channels = channel.build_standard_channels(share / "channels")
+    path = build_installer.build(share / "dl", dist="miniforge", channels_dir=channels)
+    wheels = share / "wheels"
+    wheels.mkdir()
+    for found in house.glob("six-*.whl"):
+        (wheels / found.name).write_bytes(found.read_bytes())
+    inventory = bed.dir / "hosts.yaml"
+    inventory.write_text("hosts:\n" + "".join(f"  {h.name}: {{vars: {{conda_dist: miniforge}}}}\n"
+                                             for h in bed.hosts))
+    inv = ["-i", str(inventory)]
+    made = remoteenv(*inv, "conda", "install", "--installer", str(path), "--sha256",
+                     build_installer.sha256_file(path), "--wheelhouse", str(wheels), env=env)
+    assert made.code == 0, made.out + made.err
+    spec = write(tmp_path, SPEC)
+    h01, h02, h03 = (h.name for h in bed.hosts)
+    assert remoteenv(*inv, "env", "push", h01, "-f", str(spec), env=env).code == 0
+
+    # Export from one host, push the export to the others: no difference.
+    exported = tmp_path / "exported.yml"
+    out = remoteenv(*inv, "env", "export", h01, "--name", "work", "--no-builds", "-o", str(exported), env=env)
+    assert out.code == 0, out.err
+    text = exported.read_text()
+    assert "prefix:" not in text and "six==" in text and "numpy=1.26.4" in text
+    pushed = remoteenv(*inv, "env", "push", h02, h03, "-f", str(exported), "--name", "work", env=env)
+    assert pushed.code == 0, pushed.out + pushed.err
+    same = remoteenv(*inv, "env", "diff", h01, h02, "--name", "work", env=env)
+    assert same.code == 0 and "the same" in same.out, same.out
+
+    # One host drifts: status names it and the package, and exits 1.
+    bed.host(h03).run("~/miniforge3/bin/conda install -y -q -p ~/miniforge3/envs/work numpy=2.1")
+    status = remoteenv(*inv, "env", "status", "--name", "work", "--json", env=env)
+    assert status.code == 1, status.out + status.err
+    report = status.json()
+    assert report["drifted"] is True and [p["name"] for p in report["packages"]] == ["numpy"]
+    versions = report["packages"][0]["versions"]
+    assert versions[h03].startswith("2.1.0") and versions[h01].startswith("1.26.4")
+    pinned = remoteenv(*inv, "env", "status", h01, h02, "--name", "work", "--against", str(spec), env=env)
+    assert pinned.code == 0, pinned.out
+    off = remoteenv(*inv, "env", "status", "--name", "work", "--against", str(spec), "--json", env=env)
+    assert off.code == 1 and set(off.json()["packages"][0]["versions"]) == {"(spec)", h01, h02, h03}
