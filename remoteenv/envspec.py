@@ -24,9 +24,14 @@ SPEC_LIMIT = 4 * 1024 * 1024
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
+PLATFORMS = {"x86_64": "linux-64", "aarch64": "linux-aarch64"}
+
+
 @dataclass
 class EnvSpec:
-    kind: str  # "conda" (environment.yml) or "pip" (requirements.txt)
+    # "conda" (environment.yml), "pip" (requirements.txt), "explicit" (conda's @EXPLICIT list of package
+    # URLs: no solve, one platform) or "lock" (conda-lock.yml: per platform, conda URLs and pip pins)
+    kind: str
     path: Path
     text: str  # the file as written: what is sent to the host
     name: str | None = None
@@ -35,10 +40,30 @@ class EnvSpec:
     pip: list[str] = field(default_factory=list)
     verify: list[str] = field(default_factory=list)  # modules a build must import before it is swapped in
     kernel: bool | None = None  # None: when the env has ipykernel
+    platform: str | None = None  # explicit: the one it was made for
+    locked: dict[str, tuple[list[str], list[str]]] = field(default_factory=dict)  # lock: platform -> (urls, pins)
+
+    def for_platform(self, machine: str) -> tuple[str, str | None]:
+        """(the conda file to send, the pip requirements to send or None) for a host's `uname -m`."""
+        platform = PLATFORMS.get(machine, machine)
+        if self.kind == "explicit":
+            if self.platform and self.platform != platform:
+                raise ConfigError(f"{self.path}: an explicit spec for {self.platform} cannot build on {platform}",
+                                  "export one from a host of the same platform, or use environment.yml")
+            return self.text, None
+        if self.kind == "lock":
+            if platform not in self.locked:
+                raise ConfigError(f"{self.path}: the lock has no {platform} packages",
+                                  f"conda-lock -p {platform} adds them")
+            urls, pins = self.locked[platform]
+            explicit = f"# platform: {platform}\n@EXPLICIT\n" + "".join(u + "\n" for u in urls)
+            return explicit, ("".join(p + "\n" for p in pins) or None)
+        return self.text, None
 
     def normalised(self) -> dict:
         return {"kind": self.kind, "channels": list(self.channels), "conda": sorted(self.conda),
-                "pip": sorted(self.pip), "verify": sorted(self.verify)}
+                "pip": sorted(self.pip), "verify": sorted(self.verify),
+                "locked": {k: [sorted(u), sorted(p)] for k, (u, p) in sorted(self.locked.items())}}
 
     def digest(self, *context: str) -> str:
         """The stamp: the normalised spec plus what else decides the result (distribution, settings)."""
@@ -61,9 +86,52 @@ def check_name(name: str, where: str) -> str:
 
 def load(path: Path) -> EnvSpec:
     text = paths.read_text_file(path, "environment file", SPEC_LIMIT)
+    if re.search(r"^@EXPLICIT\s*$", text, re.MULTILINE):
+        return _explicit(path, text)
     if path.suffix in (".txt", ".in") or path.name.startswith("requirements"):
         return _requirements(path, text)
+    data = yamlio.load_text(text, str(path))
+    if isinstance(data, dict) and "package" in data and "metadata" in data:
+        return _lock(path, text, data)
     return _environment_yml(path, text)
+
+
+def _explicit(path: Path, text: str) -> EnvSpec:
+    platform = re.search(r"^#\s*platform:\s*(\S+)", text, re.MULTILINE)
+    urls = [line.strip() for line in text.split("\n") if line.strip() and not line.startswith(("#", "@"))]
+    for number, line in enumerate(text.split("\n"), 1):
+        if line.strip() and not line.startswith(("#", "@")) and "://" not in line:
+            raise ConfigError(f"{path}:{number}: an explicit spec lists package URLs, one a line",
+                              "conda list --explicit writes one")
+    return EnvSpec("explicit", path, text, conda=urls, platform=platform.group(1) if platform else None)
+
+
+def _lock(path: Path, text: str, data: dict) -> EnvSpec:
+    src = str(path)
+    packages = data.get("package")
+    if not isinstance(packages, list):
+        raise ConfigError(f"{yamlio.where(src, data, 'package')}: package must be a list", "see conda-lock's format")
+    locked: dict[str, tuple[list[str], list[str]]] = {}
+    for index, pkg in enumerate(packages):
+        where = yamlio.where(src, packages, index)
+        if not isinstance(pkg, dict) or not all(isinstance(pkg.get(k), str) for k in ("name", "version",
+                                                                                        "manager", "platform")):
+            raise ConfigError(f"{where}: a locked package needs name, version, manager and platform",
+                              "see conda-lock's format")
+        urls, pins = locked.setdefault(pkg["platform"], ([], []))
+        if pkg["manager"] == "conda":
+            if not isinstance(pkg.get("url"), str):
+                raise ConfigError(f"{where}: a conda package needs its url", "see conda-lock's format")
+            digest = (pkg.get("hash") or {}).get("sha256") or (pkg.get("hash") or {}).get("md5")
+            urls.append(pkg["url"] + (f"#{digest}" if digest else ""))
+        elif pkg["manager"] == "pip":
+            pins.append(f"{pkg['name']}=={pkg['version']}")
+        else:
+            raise ConfigError(f"{where}: unknown manager {pkg['manager']!r}", "conda or pip")
+    spec = EnvSpec("lock", path, text, locked=locked)
+    first = next(iter(locked.values()), ([], []))
+    spec.conda, spec.pip = list(first[0]), list(first[1])
+    return spec
 
 
 def _requirements(path: Path, text: str) -> EnvSpec:

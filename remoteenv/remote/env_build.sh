@@ -1,7 +1,8 @@
 # remoteenv env push, run on the host as
-#   sh -s -- DIST PREFIX NAME HASH SPEC KIND VERIFY KERNEL STAMP
-# (arguments on stdin). Builds environment NAME from SPEC (an environment.yml, KIND=conda, or a
-# requirements.txt, KIND=pip) beside the one in use, tests it, and only then swaps it in:
+#   sh -s -- DIST PREFIX NAME HASH SPEC KIND VERIFY KERNEL STAMP [PIPSPEC]
+# (arguments on stdin). Builds environment NAME from SPEC (an environment.yml, KIND=conda; a
+# requirements.txt, KIND=pip; or an @EXPLICIT list, KIND=explicit, then PIPSPEC's pins with pip)
+# beside the one in use, tests it, and only then swaps it in:
 #   PREFIX/envs/NAME            a symlink, the env's stable path (kernels and people use it)
 #   PREFIX/envs/.remoteenv/NAME-HASH   each build; the one before stays as NAME.previous (rollback)
 # Conda environments are not relocatable, so builds are never moved: the symlink is what changes.
@@ -9,6 +10,8 @@
 # pip, verify). Output: progress; failures end with "remoteenv-error<TAB>STAGE<TAB>why", exit 1.
 set -eu
 dist=$1 prefix=$(home_path "$2") name=$3 hash=$4 spec=$(home_path "$5") kind=$6 verify=$7 kernel=$8 stamp=$9
+shift 9
+pipspec=${1:+$(home_path "$1")}
 export LC_ALL=C.UTF-8
 umask 022
 
@@ -44,8 +47,12 @@ else
     log="$store/$name-$hash.log"
     say "building $name ($hash) in $build"
     case "$kind" in
-        conda)
-            if [ -x "$prefix/bin/conda" ]; then tool="$prefix/bin/conda"; set -- env create -y -f "$spec" -p "$build"
+        conda | explicit)
+            if [ -x "$prefix/bin/conda" ]; then
+                tool="$prefix/bin/conda"
+                if [ "$kind" = conda ]; then set -- env create -y -f "$spec" -p "$build"
+                else set -- create -y -p "$build" --file "$spec"  # no solve: exactly these packages
+                fi
             elif [ -x "$prefix/bin/micromamba" ]; then tool="$prefix/bin/micromamba"; set -- create -y -r "$prefix" -f "$spec" -p "$build"
             else fail conda "no conda in $prefix: run remoteenv conda install first"
             fi
@@ -59,6 +66,14 @@ else
                 why=$(grep -E 'Error|Exception|error:' "$log" | tail -n 1)
                 rm -rf "$build"
                 fail "$stage" "${why:-the build failed}"
+            fi
+            if [ -n "$pipspec" ]; then
+                logged "$build/bin/python" -m pip install --no-deps -r "$pipspec"
+                if [ "$code" != 0 ]; then
+                    why=$(grep '^ERROR' "$log" | tail -n 1)
+                    rm -rf "$build"
+                    fail pip "${why:-pip exited $code}"
+                fi
             fi
             ;;
         pip)

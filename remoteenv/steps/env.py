@@ -88,7 +88,7 @@ class Env(Step):
     # -- local side ---------------------------------------------------------------------------
     def prepare(self) -> None:
         self.spec = envspec.load(self.file)
-        if self.spec.kind == "conda" and not self.dist.conda:
+        if self.spec.kind != "pip" and not self.dist.conda:
             raise ConfigError(f"{self.file}: an environment.yml needs conda, and the distribution is {self.dist.name}",
                               "use a requirements.txt with the venv distribution, or --dist miniforge")
         if self._kernel is not None:
@@ -151,14 +151,19 @@ class Env(Step):
     def apply(self, conn: Connection, facts: HostFacts, io: StepIO) -> Result:
         spec = self._spec()
         digest = self.wanted_hash(facts)
-        suffix = ".txt" if spec.kind == "pip" else ".yml"
+        conda_text, pip_text = spec.for_platform(facts.arch or "x86_64")
+        suffix = {"pip": ".txt", "conda": ".yml"}.get(spec.kind, ".explicit.txt")
         remote_spec = posixpath.join(SPECS, f"{self.env_name}-{digest}{suffix}")
+        remote_pip = posixpath.join(SPECS, f"{self.env_name}-{digest}.pip.txt") if pip_text else ""
         conn.run(f"mkdir -p {sh_path(SPECS)}", check=True, timeout=60)
-        conn.put(spec.text.encode(), remote_spec, mode=0o644)
+        conn.put(conda_text.encode(), remote_spec, mode=0o644)
+        if pip_text:
+            conn.put(pip_text.encode(), remote_pip, mode=0o644)
         stamp = {"hash": digest, "file": self.file.name, "kind": spec.kind, "dist": self.dist.name,
                  "remoteenv": __version__}
-        args = [self.dist.name, self.prefix, self.env_name, digest, remote_spec, spec.kind, " ".join(spec.verify),
-                "1" if spec.wants_kernel else "0", json.dumps(stamp, sort_keys=True)]
+        kind = "explicit" if spec.kind in ("explicit", "lock") else spec.kind
+        args = [self.dist.name, self.prefix, self.env_name, digest, remote_spec, kind, " ".join(spec.verify),
+                "1" if spec.wants_kernel else "0", json.dumps(stamp, sort_keys=True), remote_pip]
         result = conn.run_script(script("env_build.sh"), args, timeout=self.timeout, on_output=io.write)
         output = result.stdout + result.stderr
         if not result.ok:

@@ -195,6 +195,30 @@ def test_export_push_elsewhere_diff_and_status_finds_the_drifted_host(make_testb
     same = remoteenv(*inv, "env", "diff", h01, h02, "--name", "work", env=env)
     assert same.code == 0 and "the same" in same.out, same.out
 
+    # conda's explicit spec (exact package URLs, no solve), and a conda-lock file made from it.
+    explicit = tmp_path / "work.explicit.txt"
+    assert remoteenv(*inv, "env", "export", h01, "--name", "work", "--explicit", "-o", str(explicit),
+                     env=env).code == 0
+    assert "@EXPLICIT" in explicit.read_text()
+    by_url = remoteenv(*inv, "env", "push", h02, "-f", str(explicit), "--name", "work", env=env)
+    assert by_url.code == 0, by_url.out + by_url.err
+    # An explicit spec holds conda's packages only: what pip installed is the one difference.
+    only_pip = remoteenv(*inv, "env", "diff", h01, h02, "--name", "work", "--json", env=env)
+    assert only_pip.code == 1 and [p["name"] for p in only_pip.json()["packages"]] == ["six"], only_pip.out
+    six = next(p for p in house.glob("six-*.whl")).name.split("-")[1]
+    lock = ["version: 1", "metadata: {platforms: [linux-64], channels: [{url: conda-forge}]}", "package:"]
+    for url in (ln for ln in explicit.read_text().splitlines() if "://" in ln):
+        fn = url.split("#")[0].rsplit("/", 1)[1]
+        pname, version = fn.rsplit("-", 2)[0], fn.rsplit("-", 2)[1]
+        lock += [f"  - {{name: {pname}, version: '{version}', manager: conda, platform: linux-64,",
+                 f"     url: '{url.split('#')[0]}', hash: {{sha256: '{url.split('#')[1].split(':')[-1]}'}}}}"]
+    lock.append(f"  - {{name: six, version: '{six}', manager: pip, platform: linux-64, url: x, hash: {{}}}}")
+    lockfile = tmp_path / "conda-lock.yml"
+    lockfile.write_text("\n".join(lock) + "\n")
+    by_lock = remoteenv(*inv, "env", "push", h02, "-f", str(lockfile), "--name", "work", env=env)
+    assert by_lock.code == 0, by_lock.out + by_lock.err
+    assert remoteenv(*inv, "env", "diff", h01, h02, "--name", "work", env=env).code == 0
+
     # One host drifts: status names it and the package, and exits 1.
     bed.host(h03).run("~/miniforge3/bin/conda install -y -q -p ~/miniforge3/envs/work numpy=2.1")
     status = remoteenv(*inv, "env", "status", "--name", "work", "--json", env=env)
