@@ -11,7 +11,7 @@ import typer
 from remoteenv.cli import common
 from remoteenv.cli.conda import DistOpt, JsonEventsOpt, PlanOpt, PrefixOpt
 from remoteenv.cli.playbook import HostsArg, run_and_exit
-from remoteenv.errors import ConfigError
+from remoteenv.errors import ConfigError, RemoteenvError
 
 env_app = typer.Typer(
     name="env",
@@ -193,6 +193,131 @@ def diff(
       remoteenv env diff gpu-a gpu-b --name work
     """
     _drift([host_a, host_b], None, None, name, dist, prefix, None, as_json, accept_new_host_key)
+
+
+@env_app.command("verify")
+def verify(
+    host: Annotated[str, typer.Argument(help="The host.")],
+    name: NameArg = "main",
+    module: Annotated[list[str] | None, typer.Option(
+        "--import", metavar="MODULE", help="A module to import in the env (repeat for more).")] = None,
+    cuda: Annotated[bool, typer.Option("--cuda", help="Also what torch sees: CUDA available, devices, versions.")
+                    ] = False,
+    dist: DistOpt = None,
+    prefix: PrefixOpt = None,
+    as_json: common.JsonOpt = False,
+    accept_new_host_key: common.AcceptNewOpt = False,
+) -> None:
+    """Import modules in an env on a host; with --cuda, say whether torch sees the GPUs.
+
+    Exit codes: 0 every import worked (and with --cuda, torch sees a GPU), 1 otherwise.
+
+    Examples:
+      remoteenv env verify gpu-box --name torch --import numpy --import torch --cuda
+    """
+    import shlex
+    from importlib import resources
+
+    from remoteenv import api, envstate, facts
+    from remoteenv.cli.output import console, print_json
+    from remoteenv.errors import EXIT_FAILED, EXIT_OK
+
+    inv = common.inventory()
+    [target] = common.select_hosts(inv, [host])
+    python = envstate.env_path(_prefix_of(target, dist, prefix), name) + "/bin/python"
+    probe = resources.files("remoteenv.remote").joinpath("env_verify.py").read_text(encoding="utf-8")
+    args = " ".join(shlex.quote(m) for m in [*(module or []), *(["--cuda"] if cuda else [])])
+    with api.open_host(target, inv, accept_new_host_key) as conn:
+        driver = facts.gather(conn).cuda_version if cuda else None
+        result = conn.run(f"{_home_word(python)} - {args}", stdin=probe, timeout=300)
+    if not result.ok or not result.stdout.strip():
+        raise ConfigError(f"{host}: env {name} could not run python ({result.stderr.strip().splitlines()[-1:]})",
+                          f"remoteenv env push {host} --name {name} makes it")
+    import json
+
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    report["driver_cuda"] = driver
+    failed = [m for m, r in report["imports"].items() if not r["ok"]]
+    torch = report.get("torch")
+    cuda_ok = not cuda or bool(torch and torch["available"])
+    if as_json:
+        print_json({"host": host, "env": name, **report, "ok": not failed and cuda_ok})
+    else:
+        from rich.text import Text
+
+        for mod, r in report["imports"].items():
+            console().print(Text(f"{mod}: " + (f"ok {r['version']}".rstrip() if r["ok"] else r["error"])))
+        if cuda:
+            if torch is None:
+                console().print("torch: not installed in this env, so nothing can use the GPUs through it")
+            else:
+                seen = "available" if torch["available"] else "NOT available"
+                console().print(Text(f"torch {torch['version']}: CUDA {seen}, {torch['devices']} device(s); "
+                                     f"built for CUDA {torch['cuda']}, driver supports "
+                                     f"{driver or 'no CUDA (no nvidia-smi)'}"))
+    raise typer.Exit(EXIT_OK if not failed and cuda_ok else EXIT_FAILED)
+
+
+@env_app.command("list")
+def list_envs(
+    hosts: HostsArg = None,
+    group: common.GroupOpt = None,
+    limit: common.LimitOpt = None,
+    dist: DistOpt = None,
+    prefix: PrefixOpt = None,
+    as_json: common.JsonOpt = False,
+    accept_new_host_key: common.AcceptNewOpt = False,
+) -> None:
+    """The envs remoteenv made on each host: name, the file they came from, their stamp, a previous build.
+
+    Examples:
+      remoteenv env list gpu-box
+      remoteenv env list --group lab --json
+    """
+    from remoteenv import api
+    from remoteenv.cli.output import console, print_json
+
+    inv = common.inventory()
+    selected = common.select_hosts(inv, hosts, group, limit, default_all=True)
+    rows = []
+    for target in selected:
+        envs_dir = _prefix_of(target, dist, prefix) + "/envs"
+        command = (f"cd {_home_word(envs_dir)} 2>/dev/null || exit 0; for l in *; do [ -L \"$l\" ] || continue; "
+                   "printf '%s\\t%s\\t%s\\n' \"$l\" \"$(cat \"$l/.remoteenv/env.json\" 2>/dev/null)\" "
+                   "\"$(readlink \".remoteenv/$l.previous\" 2>/dev/null)\"; done")
+        try:
+            with api.open_host(target, inv, accept_new_host_key) as conn:
+                out = conn.run(command, timeout=60, check=True).stdout
+        except RemoteenvError as exc:
+            rows.append({"host": target.name, "error": exc.one_line()})
+            continue
+        for line in out.splitlines():
+            env_name, stamp, previous = ([*line.split("\t"), "", ""])[:3]
+            try:
+                info = json.loads(stamp) if stamp else {}
+            except ValueError:
+                info = {}
+            rows.append({"host": target.name, "env": env_name, "path": f"{envs_dir}/{env_name}",
+                         "file": info.get("file"), "hash": info.get("hash"), "previous": previous or None})
+    if as_json:
+        print_json(rows)
+        return
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title="environments", title_justify="left")
+    for column in ("host", "env", "from", "stamp", "previous build"):
+        table.add_column(column, overflow="fold")
+    for r in rows:
+        table.add_row(*(Text(str(v or "")) for v in (r["host"], r.get("env") or r.get("error"), r.get("file"),
+                                                    r.get("hash"), r.get("previous"))))
+    console().print(table)
+
+
+def _home_word(path: str) -> str:
+    from remoteenv.remotepath import sh_word
+
+    return sh_word(path)
 
 
 def _drift(names: list[str] | None, group: str | None, limit: str | None, name: str, dist: str | None,

@@ -231,3 +231,21 @@ def test_export_push_elsewhere_diff_and_status_finds_the_drifted_host(make_testb
     assert pinned.code == 0, pinned.out
     off = remoteenv(*inv, "env", "status", "--name", "work", "--against", str(spec), "--json", env=env)
     assert off.code == 1 and set(off.json()["packages"][0]["versions"]) == {"(spec)", h01, h02, h03}
+
+
+def test_verify_and_list(forge_host):
+    bed, host, env, tmp = forge_host
+    spec = write(tmp, SPEC)
+    assert push(bed, host, env, spec).code == 0
+    good = remoteenv("env", "verify", host.name, "--name", "work", "--dist", "miniforge", "--import", "numpy",
+                     "--import", "six", "--json", env=env)
+    assert good.code == 0, good.out + good.err
+    assert good.json()["imports"]["numpy"] == {"ok": True, "version": "1.26.4"}
+    bad = remoteenv("env", "verify", host.name, "--name", "work", "--dist", "miniforge", "--import", "torch",
+                    "--cuda", env=env)
+    assert bad.code == 1
+    assert "torch: ModuleNotFoundError" in bad.out and "torch: not installed in this env" in bad.out, bad.out
+    listed = remoteenv("env", "list", host.name, "--dist", "miniforge", "--json", env=env)
+    assert listed.code == 0, listed.err
+    [row] = listed.json()
+    assert row["env"] == "work" and row["file"] == "environment.yml" and len(row["hash"]) == 16
