@@ -195,6 +195,56 @@ def diff(
     _drift([host_a, host_b], None, None, name, dist, prefix, None, as_json, accept_new_host_key)
 
 
+REMOVE = r"""
+envs=$(home_path {{ conda_prefix | quote }})/envs
+name={{ env_name | quote }}
+store="$envs/.remoteenv"
+[ -L "$envs/$name" ] || { echo "no env $name made by remoteenv in $envs"; exit 1; }
+current=$(readlink "$envs/$name")
+aside="$store/$name.removed-$(date +%Y%m%d-%H%M%S)"
+mv "$envs/${current}" "$aside"
+rm -f "$envs/$name"
+previous=$(readlink "$store/$name.previous" 2>/dev/null || true)
+if [ {{ env_purge | quote }} = 1 ] && [ -n "$previous" ]; then rm -rf "${store:?}/$previous"; fi
+rm -f "$store/$name.previous"
+# Its kernel goes with it: only a kernelspec that runs this env's python.
+kernel="$HOME/.local/share/jupyter/kernels/$name"
+if [ -f "$kernel/kernel.json" ] && grep -q "$envs/$name/bin/python" "$kernel/kernel.json"; then rm -rf "$kernel"; fi
+echo "removed $name: its build is kept in $aside (rm -rf it when sure)"
+"""
+
+
+@env_app.command("remove")
+def remove(
+    hosts: HostsArg = None,
+    name: NameArg = "main",
+    group: common.GroupOpt = None,
+    limit: common.LimitOpt = None,
+    dist: DistOpt = None,
+    prefix: PrefixOpt = None,
+    purge: Annotated[bool, typer.Option("--purge", help="Also delete the previous build kept for rollback.")
+                     ] = False,
+    forks: ForksOpt = 32,
+    as_json: JsonEventsOpt = False,
+    accept_new_host_key: common.AcceptNewOpt = False,
+) -> None:
+    """Take an env away: its build is moved aside (kept), its Jupyter kernel removed.
+
+    Examples:
+      remoteenv env remove gpu-box --name old
+      remoteenv env remove --group lab --name old --purge
+    """
+    from remoteenv.envspec import check_name
+    from remoteenv.playbook import load_text
+
+    check_name(name, "--name")
+    text = (f"name: env-remove\nvars: {{conda_prefix: '~/miniconda3'}}\nsteps:\n  - name: remove {name}\n"
+            f"    shell:\n      command: {json.dumps(REMOVE.strip())}\n")
+    run_and_exit(load_text(text, "remoteenv env remove"), "apply", hosts, group, limit,
+                 [*_vars(dist, prefix), f"env_name={name}", f"env_purge={1 if purge else 0}"], forks, as_json,
+                 accept_new_host_key, last_lines=True)
+
+
 @env_app.command("verify")
 def verify(
     host: Annotated[str, typer.Argument(help="The host.")],

@@ -249,3 +249,20 @@ def test_verify_and_list(forge_host):
     assert listed.code == 0, listed.err
     [row] = listed.json()
     assert row["env"] == "work" and row["file"] == "environment.yml" and len(row["hash"]) == 16
+
+
+def test_remove_moves_the_build_aside_and_takes_the_kernel(make_testbed, tmp_path):
+    house = wheelhouse.wheelhouse_or_skip()
+    bed = make_testbed(1)
+    host, env = bed.hosts[0], bed.client.env()
+    assert remoteenv("conda", "install", host.name, "--dist", "venv", "--wheelhouse", str(house), env=env).code == 0
+    req = write(tmp_path, "ipykernel\n", "requirements.txt")
+    assert remoteenv("env", "push", host.name, "--dist", "venv", "-f", str(req), "--name", "lab", env=env).code == 0
+    assert host.run("test -f ~/.local/share/jupyter/kernels/lab/kernel.json").returncode == 0
+    gone = remoteenv("env", "remove", host.name, "--dist", "venv", "--name", "lab", env=env)
+    assert gone.code == 0, gone.out + gone.err
+    assert "removed lab: its build is kept in" in " ".join(gone.out.split())
+    assert host.run("test -e ~/.remoteenv/venv/envs/lab", check=False).returncode != 0
+    assert host.run("test -e ~/.local/share/jupyter/kernels/lab", check=False).returncode != 0
+    kept = host.run("ls -d ~/.remoteenv/venv/envs/.remoteenv/lab.removed-*").stdout.split()
+    assert len(kept) == 1 and host.run(f"test -x {kept[0]}/bin/python").returncode == 0
