@@ -162,7 +162,7 @@ def test_an_env_with_ipykernel_is_registered_as_a_kernel_at_its_stable_path(make
 
 def test_export_push_elsewhere_diff_and_status_finds_the_drifted_host(make_testbed, tmp_path):
     house = wheelhouse.wheelhouse_or_skip()
-    bed = make_testbed(3)
+    bed = make_testbed(5)
     env = bed.client.env()
     share = bed.dir / "conda-share"
     share.mkdir(mode=0o755)
@@ -181,7 +181,7 @@ def test_export_push_elsewhere_diff_and_status_finds_the_drifted_host(make_testb
                      build_installer.sha256_file(path), "--wheelhouse", str(wheels), env=env)
     assert made.code == 0, made.out + made.err
     spec = write(tmp_path, SPEC)
-    h01, h02, h03 = (h.name for h in bed.hosts)
+    h01, h02, h03, h04, h05 = (h.name for h in bed.hosts)
     assert remoteenv(*inv, "env", "push", h01, "-f", str(spec), env=env).code == 0
 
     # Export from one host, push the export to the others: no difference.
@@ -190,7 +190,7 @@ def test_export_push_elsewhere_diff_and_status_finds_the_drifted_host(make_testb
     assert out.code == 0, out.err
     text = exported.read_text()
     assert "prefix:" not in text and "six==" in text and "numpy=1.26.4" in text
-    pushed = remoteenv(*inv, "env", "push", h02, h03, "-f", str(exported), "--name", "work", env=env)
+    pushed = remoteenv(*inv, "env", "push", h02, h03, h04, h05, "-f", str(exported), "--name", "work", env=env)
     assert pushed.code == 0, pushed.out + pushed.err
     same = remoteenv(*inv, "env", "diff", h01, h02, "--name", "work", env=env)
     assert same.code == 0 and "the same" in same.out, same.out
@@ -219,18 +219,19 @@ def test_export_push_elsewhere_diff_and_status_finds_the_drifted_host(make_testb
     assert by_lock.code == 0, by_lock.out + by_lock.err
     assert remoteenv(*inv, "env", "diff", h01, h02, "--name", "work", env=env).code == 0
 
-    # One host drifts: status names it and the package, and exits 1.
-    bed.host(h03).run("~/miniforge3/bin/conda install -y -q -p ~/miniforge3/envs/work numpy=2.1")
+    # One host of five drifts: status names it and the package, and exits 1.
+    bed.host(h04).run("~/miniforge3/bin/conda install -y -q -p ~/miniforge3/envs/work numpy=2.1")
     status = remoteenv(*inv, "env", "status", "--name", "work", "--json", env=env)
     assert status.code == 1, status.out + status.err
     report = status.json()
     assert report["drifted"] is True and [p["name"] for p in report["packages"]] == ["numpy"]
     versions = report["packages"][0]["versions"]
-    assert versions[h03].startswith("2.1.0") and versions[h01].startswith("1.26.4")
+    assert versions[h04].startswith("2.1.0") and versions[h01].startswith("1.26.4")
+    assert {h for h, v in versions.items() if v.startswith("2.1.0")} == {h04}
     pinned = remoteenv(*inv, "env", "status", h01, h02, "--name", "work", "--against", str(spec), env=env)
     assert pinned.code == 0, pinned.out
     off = remoteenv(*inv, "env", "status", "--name", "work", "--against", str(spec), "--json", env=env)
-    assert off.code == 1 and set(off.json()["packages"][0]["versions"]) == {"(spec)", h01, h02, h03}
+    assert off.code == 1 and set(off.json()["packages"][0]["versions"]) == {"(spec)", h01, h02, h03, h04, h05}
 
 
 def test_verify_and_list(forge_host):
@@ -266,3 +267,46 @@ def test_remove_moves_the_build_aside_and_takes_the_kernel(make_testbed, tmp_pat
     assert host.run("test -e ~/.local/share/jupyter/kernels/lab", check=False).returncode != 0
     kept = host.run("ls -d ~/.remoteenv/venv/envs/.remoteenv/lab.removed-*").stdout.split()
     assert len(kept) == 1 and host.run(f"test -x {kept[0]}/bin/python").returncode == 0
+
+
+def test_a_link_cut_mid_build_leaves_the_env_and_a_rerun_completes(forge_host):
+    from testbed import needs_netns
+
+    bed, host, env, tmp = forge_host
+    needs_netns(bed)
+    spec = write(tmp, SPEC)
+    assert push(bed, host, env, spec).code == 0
+    bed.client.ssh_config.write_text("Host *\n  ServerAliveInterval 1\n  ServerAliveCountMax 2\n"
+                                     + bed.client.ssh_config.read_text())
+    host.run("printf 'fake_link_delay: 1\\n' > ~/.condarc")  # the stand-in links slowly: room to cut
+    write(tmp, SPEC.replace("numpy=1.26", "numpy=2.1"))
+    import subprocess
+    import sys
+    import time
+
+    from cli_runner import REPO
+
+    proc = subprocess.Popen([sys.executable, "-m", "remoteenv", "env", "push", host.name, "--dist", "miniforge",
+                             "-f", str(spec)], env={**env, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while host.run("ls -d ~/miniforge3/envs/.remoteenv/work-*/conda-meta | wc -l").stdout.strip() != "2":
+            assert time.monotonic() < deadline and proc.poll() is None, "the rebuild never started"
+            time.sleep(0.1)
+        host.cut_link()
+        proc.communicate(timeout=60)
+    finally:
+        host.restore_link()
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 3, proc.stderr
+    # The env in use never moved.
+    assert host.run("~/miniforge3/envs/work/bin/python -c 'import numpy; print(numpy.__version__)'"
+                    ).stdout == "1.26.4\n"
+    host.run("rm ~/.condarc")
+    time.sleep(1)
+    again = push(bed, host, env, spec)
+    assert again.code == 0, again.out + again.err
+    assert host.run("~/miniforge3/envs/work/bin/python -c 'import numpy; print(numpy.__version__)'"
+                    ).stdout == "2.1.0\n"

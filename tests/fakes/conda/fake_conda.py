@@ -1067,8 +1067,13 @@ class Transaction:
         for r in self.unlink:
             _unlink(self.prefix, r)
         linked = []
+        # Test-only (not a conda setting): `fake_link_delay: SECONDS` in a .condarc slows each link, so a
+        # test can cut a host's link while a build is under way.
+        delay = float(self.ctx.get("fake_link_delay", 0) or 0)
         for r in self.link:
             linked.append(_link(folders[r["name"]], r, self.prefix, self.requested.get(r["name"])))
+            if delay:
+                time.sleep(delay)
         for r in linked:
             _post_link(self.ctx, r, self.prefix)
         out.write("done\n")
