@@ -144,8 +144,9 @@ class Connection:
     def _signal_marked(self, signal: str, timeout: float = 3.0) -> None:
         """`kill -SIGNAL` every process on the host whose environment holds this connection's marker."""
         marker = f"REMOTEENV_RUN={self._marker}"
-        command = ("for d in /proc/[0-9]*; do grep -qzx " + shlex.quote(marker) + " \"$d/environ\" 2>/dev/null "
-                   f"&& kill -{signal} \"${{d#/proc/}}\" 2>/dev/null; done; true")
+        # tr and grep -x, not GNU grep -z: busybox hosts have them too. Only a cancel pays for it.
+        command = ("for d in /proc/[0-9]*; do tr '\\0' '\\n' < \"$d/environ\" 2>/dev/null | grep -qx "
+                   + shlex.quote(marker) + f" && kill -{signal} \"${{d#/proc/}}\" 2>/dev/null; done; true")
         try:
             chan = self.transport.open_session(timeout=timeout)
             chan.settimeout(timeout)
