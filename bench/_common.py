@@ -59,3 +59,17 @@ def report(name: str, ours: float, baseline: float, baseline_name: str, goal: st
     print(f"{name}: {ours * 1000:.0f} ms vs {baseline_name} {baseline * 1000:.0f} ms -> ratio {ratio:.2f} "
           f"(goal: {goal})")
     return ratio
+
+
+def ssh_options(bed) -> list[str]:
+    """OpenSSH's options for a testbed's hosts, with no connection sharing (each run connects afresh)."""
+    return ["-F", str(bed.client.ssh_config), "-o", f"UserKnownHostsFile={bed.client.known_hosts}",
+            "-o", "ControlMaster=no", "-o", "ControlPath=none"]
+
+
+def parallel_ssh_true(bed, hosts, env: dict[str, str]) -> None:
+    """`ssh HOST true` to every host at once (a process per host, as `parallel` would run them)."""
+    procs = [subprocess.Popen(["ssh", *ssh_options(bed), h.name, "true"], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL) for h in hosts]
+    if any(p.wait() != 0 for p in procs):
+        raise SystemExit("ssh HOST true failed")

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 
-from _common import cli_env, median, remoteenv_argv, report, run_ok, wall
+from _common import cli_env, median, parallel_ssh_true, remoteenv_argv, report, run_ok, wall
 
 
 def main() -> None:
@@ -40,18 +39,10 @@ def main() -> None:
         run_ok(remoteenv_argv("-i", str(inventory), "conda", "install", "--wheelhouse", str(wheels), "--json"), penv)
         push = remoteenv_argv("-i", str(inventory), "env", "push", "-f", str(spec), "--name", "bench", "--json")
         run_ok(push, penv)  # the env exists: every run below is a no-op
-        ssh_opts = ["-F", str(bed.client.ssh_config), "-o", f"UserKnownHostsFile={bed.client.known_hosts}",
-                    "-o", "ControlMaster=no", "-o", "ControlPath=none"]
-
-        def parallel_ssh_true() -> None:
-            procs = [subprocess.Popen(["ssh", *ssh_opts, h.name, "true"], env=env, stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.DEVNULL) for h in bed.hosts]
-            if any(p.wait() != 0 for p in procs):
-                raise SystemExit("ssh HOST true failed")
 
         ours, base = [], []
         for _ in range(args.runs):
-            base += wall(parallel_ssh_true, 1)
+            base += wall(lambda: parallel_ssh_true(bed, bed.hosts, env), 1)
             ours += wall(lambda: run_ok(push, penv), 1)
         ratio = report(f"no-op env push on {args.hosts} hosts", median(ours), median(base),
                        f"{args.hosts} parallel `ssh HOST true`", "<= 1.5")

@@ -16,9 +16,18 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 
-from _common import cli_env, machine_cpu, median, remoteenv_argv, report, run_ok, wall
+from _common import (
+    cli_env,
+    machine_cpu,
+    median,
+    parallel_ssh_true,
+    remoteenv_argv,
+    report,
+    run_ok,
+    ssh_options,
+    wall,
+)
 
 
 def main() -> None:
@@ -43,8 +52,7 @@ def main() -> None:
         inventory = bed.dir / "bench-hosts.yaml"
         inventory.write_text("hosts:\n" + "".join(f"  {h.name}: {{}}\n" for h in ours_hosts))
 
-        ssh_opts = ["-F", str(bed.client.ssh_config), "-o", f"UserKnownHostsFile={bed.client.known_hosts}",
-                    "-o", "ControlMaster=no", "-o", "ControlPath=none"]
+        ssh_opts = ssh_options(bed)
 
         def by_hand() -> None:
             for host in loop_hosts:
@@ -67,15 +75,10 @@ def main() -> None:
               f"the best parallel wall here is about {(busy2 - busy1) / cores:.1f} s "
               f"(ratio {(busy2 - busy1) / cores / baseline:.2f})")
 
-        def parallel_ssh_true() -> None:
-            procs = [subprocess.Popen(["ssh", *ssh_opts, h.name, "true"], env=env, stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.DEVNULL) for h in ours_hosts]
-            if any(p.wait() != 0 for p in procs):
-                raise SystemExit("ssh HOST true failed")
 
         noop_times, ssh_times = [], []
         for _ in range(args.runs):
-            ssh_times += wall(parallel_ssh_true, 1)
+            ssh_times += wall(lambda: parallel_ssh_true(bed, ours_hosts, env), 1)
             noop_times += wall(lambda: run_ok(install, penv), 1)
         second = report(f"no-op install on {n} ready hosts", median(noop_times), median(ssh_times),
                         f"{n} parallel `ssh HOST true`", "<= 1.5")

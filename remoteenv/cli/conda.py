@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from remoteenv.cli import common
-from remoteenv.cli.playbook import ForksOpt, HostsArg, run_and_exit
+from remoteenv.cli.playbook import ForksOpt, HostsArg, run_and_exit, shell_playbook
 from remoteenv.errors import ConfigError
 
 conda_app = typer.Typer(
@@ -140,7 +140,7 @@ def clean(
       remoteenv conda clean gpu-box
       remoteenv conda clean --group lab --json
     """
-    pb = _shell_playbook("conda-clean", "free disk space", CLEAN, 'removes: "{{ conda_prefix }}"')
+    pb = shell_playbook("conda-clean", "free disk space", CLEAN, guard='removes: "{{ conda_prefix }}"')
     run_and_exit(pb, "apply", hosts, group, limit, _vars({"prefix": _prefix(dist, prefix)}), forks, as_json,
                  accept_new_host_key, last_lines=True)
 
@@ -169,8 +169,8 @@ def uninstall(
         names = [h.name for h in common.select_hosts(common.inventory(), hosts, group, limit, default_all=True)]
         shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
         typer.confirm(f"Move {where} aside on {shown}?", abort=True)
-    pb = _shell_playbook("conda-uninstall", "move the install aside", UNINSTALL,
-                          'removes: "{{ conda_prefix }}"')
+    pb = shell_playbook("conda-uninstall", "move the install aside", UNINSTALL,
+                        guard='removes: "{{ conda_prefix }}"')
     run_and_exit(pb, "apply", hosts, group, limit, _vars({"prefix": where}), forks, as_json, accept_new_host_key,
                  last_lines=True)
 
@@ -179,16 +179,6 @@ def _prefix(dist: str | None, prefix: str | None) -> str:
     from remoteenv import distributions
 
     return prefix or distributions.get(dist or "miniconda").default_prefix
-
-
-def _shell_playbook(name: str, title: str, command: str, guard: str):  # -> Playbook
-    import json
-
-    from remoteenv.playbook import load_text
-
-    text = (f"name: {name}\nsteps:\n  - name: {title}\n    shell:\n      command: {json.dumps(command.strip())}\n"
-            f"      {guard}\n")
-    return load_text(text, f"remoteenv {name.replace('-', ' ')}")
 
 
 def _path(value: Path | None) -> str | None:

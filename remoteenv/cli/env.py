@@ -10,7 +10,7 @@ import typer
 
 from remoteenv.cli import common
 from remoteenv.cli.conda import DistOpt, JsonEventsOpt, PlanOpt, PrefixOpt
-from remoteenv.cli.playbook import HostsArg, run_and_exit
+from remoteenv.cli.playbook import HostsArg, run_and_exit, shell_playbook
 from remoteenv.errors import ConfigError, RemoteenvError
 
 env_app = typer.Typer(
@@ -99,13 +99,10 @@ def rollback(
       remoteenv env rollback gpu-box --name torch
     """
     from remoteenv.envspec import check_name
-    from remoteenv.playbook import load_text
 
     check_name(name, "--name")
     # The prefix: --prefix or --dist here, else the hosts' conda_prefix, else Miniconda's.
-    text = (f"name: env-rollback\nvars: {{conda_prefix: '~/miniconda3'}}\nsteps:\n  - name: roll {name} back\n"
-            f"    shell:\n      command: {json.dumps(ROLLBACK.strip())}\n")
-    pb = load_text(text, "remoteenv env rollback")
+    pb = shell_playbook("env-rollback", f"roll {name} back", ROLLBACK, defaults={"conda_prefix": "~/miniconda3"})
     run_and_exit(pb, "apply", hosts, group, limit, [*_vars(dist, prefix), f"env_name={name}"], forks, as_json,
                  accept_new_host_key, last_lines=True)
 
@@ -235,12 +232,10 @@ def remove(
       remoteenv env remove --group lab --name old --purge
     """
     from remoteenv.envspec import check_name
-    from remoteenv.playbook import load_text
 
     check_name(name, "--name")
-    text = (f"name: env-remove\nvars: {{conda_prefix: '~/miniconda3'}}\nsteps:\n  - name: remove {name}\n"
-            f"    shell:\n      command: {json.dumps(REMOVE.strip())}\n")
-    run_and_exit(load_text(text, "remoteenv env remove"), "apply", hosts, group, limit,
+    pb = shell_playbook("env-remove", f"remove {name}", REMOVE, defaults={"conda_prefix": "~/miniconda3"})
+    run_and_exit(pb, "apply", hosts, group, limit,
                  [*_vars(dist, prefix), f"env_name={name}", f"env_purge={1 if purge else 0}"], forks, as_json,
                  accept_new_host_key, last_lines=True)
 

@@ -90,6 +90,24 @@ def apply(
                  retry_failed, step_timeout, retry=f"remoteenv apply {views.playbook_ref(playbook)} --retry-failed")
 
 
+def shell_playbook(name: str, title: str, command: str, *, guard: str = "",
+                   defaults: dict[str, str] | None = None) -> Playbook:
+    """A one-step playbook running `command` (a shell step): what commands like `conda clean` run.
+
+    `guard` is the shell step's guard line (e.g. `removes: "{{ conda_prefix }}"`); `defaults` are
+    playbook vars, the lowest precedence: the hosts' vars and --var options win over them.
+    """
+    import json
+
+    from remoteenv.playbook import load_text
+
+    lines = [f"name: {name}", f"vars: {json.dumps(defaults or {})}", "steps:", f"  - name: {json.dumps(title)}",
+             "    shell:", f"      command: {json.dumps(command.strip())}"]
+    if guard:
+        lines.append(f"      {guard}")
+    return load_text("\n".join(lines) + "\n", f"remoteenv {name.replace('-', ' ')}")
+
+
 def run_and_exit(pb: Playbook, mode: str, hosts: list[str] | None, group: str | None, limit: str | None,
                  var: list[str] | None, forks: int, as_json: bool, accept_new_host_key: bool,
                  retry_failed: bool = False, step_timeout: float | None = None, *, retry: str | None = None,
