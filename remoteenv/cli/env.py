@@ -12,6 +12,7 @@ from remoteenv.cli import common
 from remoteenv.cli.conda import DistOpt, JsonEventsOpt, PlanOpt, PrefixOpt
 from remoteenv.cli.playbook import HostsArg, run_and_exit, shell_playbook
 from remoteenv.errors import ConfigError, RemoteenvError
+from remoteenv.remotepath import sh_word
 
 env_app = typer.Typer(
     name="env",
@@ -274,7 +275,7 @@ def verify(
     args = " ".join(shlex.quote(m) for m in [*(module or []), *(["--cuda"] if cuda else [])])
     with api.open_host(target, inv, accept_new_host_key) as conn:
         driver = facts.gather(conn).cuda_version if cuda else None
-        result = conn.run(f"{_home_word(python)} - {args}", stdin=probe, timeout=300)
+        result = conn.run(f"{sh_word(python)} - {args}", stdin=probe, timeout=300)
     if not result.ok or not result.stdout.strip():
         raise ConfigError(f"{host}: env {name} could not run python ({result.stderr.strip().splitlines()[-1:]})",
                           f"remoteenv env push {host} --name {name} makes it")
@@ -327,7 +328,7 @@ def list_envs(
     rows = []
     for target in selected:
         envs_dir = _prefix_of(target, dist, prefix) + "/envs"
-        command = (f"cd {_home_word(envs_dir)} 2>/dev/null || exit 0; for l in *; do [ -L \"$l\" ] || continue; "
+        command = (f"cd {sh_word(envs_dir)} 2>/dev/null || exit 0; for l in *; do [ -L \"$l\" ] || continue; "
                    "printf '%s\\t%s\\t%s\\n' \"$l\" \"$(cat \"$l/.remoteenv/env.json\" 2>/dev/null)\" "
                    "\"$(readlink \".remoteenv/$l.previous\" 2>/dev/null)\"; done")
         try:
@@ -357,12 +358,6 @@ def list_envs(
         table.add_row(*(Text(str(v or "")) for v in (r["host"], r.get("env") or r.get("error"), r.get("file"),
                                                     r.get("hash"), r.get("previous"))))
     console().print(table)
-
-
-def _home_word(path: str) -> str:
-    from remoteenv.remotepath import sh_word
-
-    return sh_word(path)
 
 
 def _drift(names: list[str] | None, group: str | None, limit: str | None, name: str, dist: str | None,

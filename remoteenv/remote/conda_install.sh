@@ -27,12 +27,6 @@ fail() {
     printf 'remoteenv-error\t%s\t%s\n' "$1" "$2"
     exit "${3:-1}"
 }
-sha256_of() {
-    if command -v sha256sum >/dev/null 2>&1; then sha256sum "$1" | cut -d' ' -f1
-    elif command -v shasum >/dev/null 2>&1; then shasum -a 256 "$1" | cut -d' ' -f1
-    else openssl dgst -sha256 "$1" | sed 's/.*= *//'
-    fi
-}
 fetch() {  # fetch URL FILE: resumes a partial FILE.part; honours the proxy variables
     if command -v curl >/dev/null 2>&1; then
         curl -fL --connect-timeout 15 --retry 2 -C - --progress-bar -o "$2.part" "$1"

@@ -14,12 +14,6 @@ free_here() {
     # Free KiB in the folder's filesystem, as POSIX df prints it.
     df -Pk "${dest%/*}/" 2>/dev/null | awk 'NR == 2 { print $4 }'
 }
-sha256_of() {
-    if command -v sha256sum >/dev/null 2>&1; then sha256sum "$1" | cut -d' ' -f1
-    elif command -v shasum >/dev/null 2>&1; then shasum -a 256 "$1" | cut -d' ' -f1
-    elif command -v openssl >/dev/null 2>&1; then openssl dgst -sha256 "$1" | sed 's/.*= *//'
-    fi
-}
 
 [ -f "$tmp" ] || fail "the upload's temporary file $tmp is missing"
 have=$(wc -c < "$tmp" | tr -d ' ')
