@@ -11,33 +11,16 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import wheelhouse
 from cli_runner import REPO, remoteenv
+from conda_share import Share
 from fakes.conda import build_installer, channel
 from fakes.conda.serve import serve
 from testbed import needs_netns
 
 pytestmark = pytest.mark.integration
-
-
-class Share:
-    """Installers and channels in a folder the test hosts' users can read (inside the testbed's dir)."""
-
-    def __init__(self, bed, **build_options) -> None:
-        self.dir = bed.dir / "conda-share"
-        self.dir.mkdir(mode=0o755, exist_ok=True)
-        os.chmod(self.dir, 0o755)
-        self.channels = channel.build_standard_channels(self.dir / "channels")
-        self.downloads = self.dir / "dl"
-        self.build_options = build_options
-
-    def installer(self, dist: str, **options) -> tuple[Path, str]:
-        path = build_installer.build(self.downloads, dist=dist, channels_dir=self.channels,
-                                     **{**self.build_options, **options})
-        return path, build_installer.sha256_file(path)
 
 
 def last_report(bed) -> dict:
@@ -214,11 +197,7 @@ def test_mirror_settings_reach_conda_and_pip_and_a_wheelhouse_works_offline(make
     channel.build_channel(share.channels, f"{mirror}/cloud/conda-forge", channel.library_packages(forge=True)
                           + channel.base_packages(dist="miniforge", conda_version="25.5.1",
                                                   channels_root=str(share.channels)))
-    wheels = share.dir / "wheels"
-    wheels.mkdir()
-    for name in ("six",):
-        found = next(house.glob(f"{name}-*.whl"))
-        (wheels / found.name).write_bytes(found.read_bytes())
+    wheels = share.wheels(house, "six-*.whl")
     args = ["conda", "install", host.name, "--dist", "miniforge", "--installer", str(path), "--sha256", sha,
             "--mirror", mirror, "--wheelhouse", str(wheels)]
     result = remoteenv(*args, env=env)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import textwrap
 from pathlib import Path
 
 import pytest
 import wheelhouse
 from cli_runner import remoteenv
-from fakes.conda import build_installer, channel
+from conda_share import Share
 
 pytestmark = pytest.mark.integration
 
@@ -37,18 +36,11 @@ def forge_host(make_testbed, tmp_path):
     house = wheelhouse.wheelhouse_or_skip()
     bed = make_testbed(1)
     host, env = bed.hosts[0], bed.client.env()
-    share = bed.dir / "conda-share"
-    share.mkdir(mode=0o755)
-    os.chmod(share, 0o755)
-    channels = channel.build_standard_channels(share / "channels")
-    path = build_installer.build(share / "dl", dist="miniforge", channels_dir=channels)
-    wheels = share / "wheels"
-    wheels.mkdir()
-    for pattern in ("six-*.whl",):
-        for found in house.glob(pattern):
-            (wheels / found.name).write_bytes(found.read_bytes())
+    share = Share(bed)
+    path, sha = share.installer("miniforge")
+    wheels = share.wheels(house, "six-*.whl")
     made = remoteenv("conda", "install", host.name, "--dist", "miniforge", "--installer", str(path),
-                     "--sha256", build_installer.sha256_file(path), "--wheelhouse", str(wheels), env=env)
+                     "--sha256", sha, "--wheelhouse", str(wheels), env=env)
     assert made.code == 0, made.out + made.err
     return bed, host, env, tmp_path
 
@@ -132,12 +124,8 @@ def test_requirements_into_the_venv_distribution(make_testbed, tmp_path):
     house = wheelhouse.wheelhouse_or_skip()
     bed = make_testbed(1)
     host, env = bed.hosts[0], bed.client.env()
-    share = bed.dir / "wheels"
-    share.mkdir(mode=0o755)
-    os.chmod(share, 0o755)
-    for found in house.glob("six-*.whl"):
-        (share / found.name).write_bytes(found.read_bytes())
-    assert remoteenv("conda", "install", host.name, "--dist", "venv", "--wheelhouse", str(share), env=env).code == 0
+    wheels = Share(bed).wheels(house, "six-*.whl")
+    assert remoteenv("conda", "install", host.name, "--dist", "venv", "--wheelhouse", str(wheels), env=env).code == 0
     req = write(tmp_path, "six  # for the test\n", "requirements.txt")
     result = remoteenv("env", "push", host.name, "--dist", "venv", "-f", str(req), "--name", "tools", env=env)
     assert result.code == 0, result.out + result.err
@@ -164,21 +152,15 @@ def test_export_push_elsewhere_diff_and_status_finds_the_drifted_host(make_testb
     house = wheelhouse.wheelhouse_or_skip()
     bed = make_testbed(5)
     env = bed.client.env()
-    share = bed.dir / "conda-share"
-    share.mkdir(mode=0o755)
-    os.chmod(share, 0o755)
-    channels = channel.build_standard_channels(share / "channels")
-    path = build_installer.build(share / "dl", dist="miniforge", channels_dir=channels)
-    wheels = share / "wheels"
-    wheels.mkdir()
-    for found in house.glob("six-*.whl"):
-        (wheels / found.name).write_bytes(found.read_bytes())
+    share = Share(bed)
+    path, sha = share.installer("miniforge")
+    wheels = share.wheels(house, "six-*.whl")
     inventory = bed.dir / "hosts.yaml"
     inventory.write_text("hosts:\n" + "".join(f"  {h.name}: {{vars: {{conda_dist: miniforge}}}}\n"
                                              for h in bed.hosts))
     inv = ["-i", str(inventory)]
-    made = remoteenv(*inv, "conda", "install", "--installer", str(path), "--sha256",
-                     build_installer.sha256_file(path), "--wheelhouse", str(wheels), env=env)
+    made = remoteenv(*inv, "conda", "install", "--installer", str(path), "--sha256", sha, "--wheelhouse",
+                     str(wheels), env=env)
     assert made.code == 0, made.out + made.err
     spec = write(tmp_path, SPEC)
     h01, h02, h03, h04, h05 = (h.name for h in bed.hosts)
