@@ -25,7 +25,9 @@ env_app = typer.Typer(
 ForksOpt = Annotated[int, typer.Option("--forks", min=1, help="How many hosts to work on at once.")]
 
 ROLLBACK = r"""
-envs=$(home_path {{ conda_prefix | quote }})/envs
+prefix=$(home_path {{ conda_prefix | quote }})
+hold_lock "$prefix"  # not while a push builds here
+envs=$prefix/envs
 name={{ env_name | quote }}
 store="$envs/.remoteenv"
 previous=$(readlink "$store/$name.previous" 2>/dev/null) || { echo "no earlier build of $name to go back to"; exit 1; }
@@ -194,7 +196,9 @@ def diff(
 
 
 REMOVE = r"""
-envs=$(home_path {{ conda_prefix | quote }})/envs
+prefix=$(home_path {{ conda_prefix | quote }})
+hold_lock "$prefix"  # not while a push builds here
+envs=$prefix/envs
 name={{ env_name | quote }}
 store="$envs/.remoteenv"
 [ -L "$envs/$name" ] || { echo "no env $name made by remoteenv in $envs"; exit 1; }

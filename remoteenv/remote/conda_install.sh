@@ -38,6 +38,7 @@ fetch() {  # fetch URL FILE: resumes a partial FILE.part; honours the proxy vari
     mv -f "$2.part" "$2"
 }
 
+hold_lock "$prefix"  # one install or build at a time in a prefix
 marker="$prefix.remoteenv-installing"  # beside PREFIX: the installer refuses a PREFIX that exists
 stampfile="$prefix/.remoteenv/install.json"
 

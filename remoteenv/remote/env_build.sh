@@ -28,6 +28,7 @@ logged() {  # run a command, its output to the step and to $log; its exit code i
     rm -f "$log.code"
 }
 
+hold_lock "$prefix"  # one build or install at a time in a prefix
 envs="$prefix/envs"
 store="$envs/.remoteenv"
 build="$store/$name-$hash"

@@ -287,8 +287,32 @@ def test_a_link_cut_mid_build_leaves_the_env_and_a_rerun_completes(forge_host):
     assert host.run("~/miniforge3/envs/work/bin/python -c 'import numpy; print(numpy.__version__)'"
                     ).stdout == "1.26.4\n"
     host.run("rm ~/.condarc")
-    time.sleep(1)
+    # At once: the cut-off build may still be writing into its folder; the re-run waits for it.
     again = push(bed, host, env, spec)
     assert again.code == 0, again.out + again.err
     assert host.run("~/miniforge3/envs/work/bin/python -c 'import numpy; print(numpy.__version__)'"
                     ).stdout == "2.1.0\n"
+
+
+def test_a_push_waits_for_a_run_still_working_in_the_prefix(forge_host):
+    """An earlier run cut off from its client goes on on the host until its output pipe breaks; a
+    re-run must not delete the files it is still writing, so it waits for the prefix's lock."""
+    import time
+    from importlib import resources
+
+    bed, host, env, tmp = forge_host
+    spec = write(tmp, SPEC)
+    holder = host.home / "holder.sh"
+    holder.write_text(resources.files("remoteenv.remote").joinpath("lib.sh").read_text()
+                      + 'hold_lock "$HOME/miniforge3"; sleep 4; date +%s.%N >"$HOME/holder-done"\n')
+    host.run(f"sh {holder} >/dev/null 2>&1 &")
+    time.sleep(0.5)
+    started = push(bed, host, env, spec, "--json")
+    assert started.code == 0, started.out + started.err
+    assert "waiting for another remoteenv run on" in started.out
+    built = [json.loads(line) for line in started.out.splitlines()]
+    assert any("building work" in e.get("message", "") for e in built if e["event"] == "step_output")
+    # The holder had finished before the build began (its stamp is older than the env's).
+    done = float(host.run("cat ~/holder-done").stdout)
+    made = float(host.run("stat -c %Y ~/miniforge3/envs/.remoteenv/work-*/conda-meta | head -n 1").stdout)
+    assert made >= int(done)
