@@ -14,11 +14,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from remoteenv import facts as facts_mod
 from remoteenv.errors import Cancelled, RemoteenvError
 from remoteenv.inventory import Host, Inventory, SSHConfigFile, load_inventory, resolve
 from remoteenv.transport import Connection, ConnectOptions, connect
+
+T = TypeVar("T")
 
 EXAMPLE_INVENTORIES = ("hosts.example.yaml", "hosts.example.ini", "hosts.example.txt")
 
@@ -153,6 +156,42 @@ def conda_install(hosts: list[str | Host], inventory: Inventory | None = None, *
     playbook = load_text("name: conda-install\nsteps:\n  - conda: {}\n", "remoteenv.api.conda_install")
     return run_playbook(playbook, resolved, inventory, mode="plan" if plan else "apply", forks=forks,
                         accept_new_host_key=accept_new_host_key, extra_vars=extra, on_event=on_event)
+
+
+@dataclass
+class HostAnswer(Generic[T]):
+    """One host's answer to `each_host`: its value, or why there is none."""
+
+    host: str
+    value: T | None = None
+    error: str | None = None
+
+
+def each_host(hosts: list[Host], inventory: Inventory, job: Callable[[Connection], T], *, forks: int = 32,
+              accept_new_host_key: bool = False) -> list[HostAnswer[T]]:
+    """`job(connection)` on every host at once in the fleet pool; one answer per host, in order."""
+    from remoteenv.fleet import Cancelled as FleetCancelled
+    from remoteenv.fleet import Fleet
+
+    fleet: Fleet[int] = Fleet(connect_options(inventory, accept_new_host_key=accept_new_host_key), None, forks)
+    out: list[HostAnswer[T]] = [HostAnswer(h.name, error="cancelled before it answered") for h in hosts]
+
+    def one(index: int) -> None:
+        conn = None
+        try:
+            conn = fleet.connect(hosts[index])
+            out[index] = HostAnswer(hosts[index].name, job(conn))
+        except FleetCancelled:
+            pass
+        except RemoteenvError as exc:
+            out[index] = HostAnswer(hosts[index].name, error=exc.one_line())
+        finally:
+            fleet.release(conn)
+
+    fleet.run(list(range(len(hosts))), one)
+    if fleet.cancel.is_set():
+        raise Cancelled("the run", fleet.exit_code)
+    return out
 
 
 def env_packages(hosts: list[Host], inventory: Inventory, name: str, prefix: str, *, forks: int = 32,

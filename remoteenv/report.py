@@ -54,6 +54,8 @@ class StepReport:
     output: str = ""  # full; the JSON report keeps the tail, the host log keeps all of it
     change: Change | None = None
     data: dict[str, Any] = field(default_factory=dict)  # the step's typed results (Result.data)
+    # Result.secrets: for the caller in this process only; never in to_json, events or logs.
+    secrets: dict[str, str] = field(default_factory=dict, repr=False)
 
     def tail(self, lines: int = TAIL_LINES) -> list[str]:
         return output_tail(self.output, lines)

@@ -248,10 +248,13 @@ class _Run:
             sr = hr.steps[i]
             change = step.check(facts)
             if change is None and not (dirty and step.rechecks_after_change):
-                sr.status, sr.message = OK, step.noop_reason(facts)
+                noop = step.noop_result(facts)
+                sr.status, sr.message = OK, noop.message
+                sr.data, sr.secrets = dict(noop.data), dict(noop.secrets)
                 _log(log, f"== step {i + 1} {sr.description}: ok ({sr.message})")
                 self.emit(ev.Event(ev.STEP_END, host=name, step=i, description=sr.description, status=OK,
-                                   elapsed=time.monotonic() - started, message=sr.message))
+                                   elapsed=time.monotonic() - started, message=sr.message,
+                                   data={"data": dict(noop.data)} if noop.data else {}))
                 continue
             sr.change = change
             self.emit(ev.Event(ev.STEP_START, host=name, step=i, description=sr.description,
@@ -285,7 +288,7 @@ class _Run:
                 sr.output = result.output
                 raise _Cancelled
             sr.status, sr.message, sr.output = result.status, result.message, result.output
-            sr.data = dict(result.data)
+            sr.data, sr.secrets = dict(result.data), dict(result.secrets)
             sr.duration = time.monotonic() - t0
             if result.facts is not None:
                 facts, dirty = result.facts, False

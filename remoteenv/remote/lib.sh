@@ -44,3 +44,35 @@ hold_lock() {
         trap 'rm -rf "$lockfile.d"' EXIT
     fi
 }
+# start_time PID: the kernel's start time of PID (/proc/PID/stat field 22, counted after the command
+# name, which may hold spaces); nothing when PID is gone or a zombie. A pid with the start time
+# recorded for it is the same process: the kernel may have given the number to another since.
+start_time() {
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+    set -f
+    set -- ${stat##*) }
+    set +f
+    [ "$1" = Z ] || printf '%s' "${20}"
+}
+# detach_start NAME DIR CWD ARGV...: start ARGV so that it outlives the SSH session: its own session
+# (setsid), stdin from /dev/null, output appended to DIR/NAME.log (0600, DIR 0700), the lock fd
+# closed. Writes "PID STARTTIME" to DIR/NAME.pid and sets $detached_pid and $detached_start.
+detach_start() {
+    d_name=$1 d_dir=$2 d_cwd=$3
+    shift 3
+    (umask 077 && mkdir -p "$d_dir")
+    chmod 700 "$d_dir"
+    (umask 077 && : >>"$d_dir/$d_name.log")
+    chmod 600 "$d_dir/$d_name.log"
+    # What is started here outlives the run: a cancel of the run must not reach it.
+    if command -v setsid >/dev/null 2>&1; then
+        # A background job of a non-interactive shell is no group leader, so setsid execs in place:
+        # $! is the process itself.
+        (cd "$d_cwd" && unset REMOTEENV_RUN && exec setsid "$@" </dev/null >>"$d_dir/$d_name.log" 2>&1 9>&-) &
+    else
+        (cd "$d_cwd" && unset REMOTEENV_RUN && exec nohup "$@" </dev/null >>"$d_dir/$d_name.log" 2>&1 9>&-) &
+    fi
+    detached_pid=$!
+    detached_start=$(start_time "$detached_pid")
+    printf '%s %s\n' "$detached_pid" "$detached_start" >"$d_dir/$d_name.pid"
+}

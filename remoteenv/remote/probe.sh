@@ -97,19 +97,14 @@ for state in "$HOME"/.remoteenv/jupyter/*.json; do
     emit "jupyter${T}$(tr -d '\n' < "$state")"
 done
 
-# Processes remoteenv started detached (remote/detach.sh): alive when the pid runs with the start time
-# recorded for it, so a pid the kernel gave to another process since is not taken for ours.
-for pidfile in "$HOME"/.remoteenv/run/*.pid; do
+# Processes remoteenv started detached (lib.sh's detach_start; Jupyter servers keep theirs beside
+# their state): alive when the pid runs with the start time recorded for it.
+for pidfile in "$HOME"/.remoteenv/run/*.pid "$HOME"/.remoteenv/jupyter/*.pid; do
     [ -f "$pidfile" ] || continue
     read -r pid start < "$pidfile" || continue
+    now=$(start_time "$pid")
     alive=0
-    if read -r stat < "/proc/$pid/stat" 2>/dev/null; then
-        # After the command name (which may hold spaces): state, then field 22 (start time) 19 later.
-        set -f
-        set -- ${stat##*) }
-        set +f
-        if [ "$1" != Z ] && { [ -z "$start" ] || [ "${20}" = "$start" ]; }; then alive=1; fi
-    fi
+    if [ -n "$now" ] && { [ -z "$start" ] || [ "$now" = "$start" ]; }; then alive=1; fi
     name=${pidfile##*/}
     emit "proc${T}${name%.pid}${T}${pid}${T}${alive}"
 done

@@ -25,7 +25,7 @@ from remoteenv.steps.base import (
 # The modules that define steps, each registering its classes with @register: an explicit table
 # (as the CLI's), so a module that is listed and missing is an import error, never a step type
 # silently gone.
-STEP_MODULES = ("shell", "upload", "facts", "conda", "env")
+STEP_MODULES = ("shell", "upload", "facts", "conda", "env", "jupyter")
 
 for _name in STEP_MODULES:
     import_module(f"remoteenv.steps.{_name}")

@@ -72,6 +72,9 @@ class Result:
     facts: HostFacts | None = None  # set by steps that re-gather facts
     # Typed results for reports and events (a port, a prefix, a stamp): JSON-ready values only.
     data: dict[str, Any] = field(default_factory=dict)
+    # What the caller needs and nobody may read (a Jupyter token): kept in memory only, never written
+    # to reports, events or logs.
+    secrets: dict[str, str] = field(default_factory=dict, repr=False)
 
     def tail(self, lines: int = 10) -> list[str]:
         return output_tail(self.output, lines)
@@ -130,12 +133,19 @@ class Step:
     def see_later_steps(self, later: list[Step]) -> None:
         """Told the steps that come after this one on the host (a facts step asks their questions)."""
 
+    def use_env(self, name: str, path: str) -> None:
+        """Told by an earlier env step which environment it makes (a jupyter step runs from it)."""
+
     def prepare(self) -> None:
         """Read local inputs (files, templates); raise ConfigError before any host is touched."""
 
     def noop_reason(self, facts: HostFacts) -> str:
         """Why check found nothing to do, for plans and reports."""
         return "already as wanted"
+
+    def noop_result(self, facts: HostFacts) -> Result:
+        """The result of a step that check found nothing to do for: what is there (a port) in data."""
+        return Result(OK, message=self.noop_reason(facts))
 
     def to_ansible(self, index: int = 0) -> list[dict[str, Any]]:
         """Equivalent ansible.builtin task(s); `index` makes registered names unique."""

@@ -94,6 +94,10 @@ class Env(Step):
         if self._kernel is not None:
             self.spec.kernel = bool(self._kernel)
 
+    def see_later_steps(self, later: list[Step]) -> None:
+        for step in later:
+            step.use_env(self.env_name, self.path)
+
     @property
     def env_name(self) -> str:
         spec = self._spec()
@@ -126,6 +130,16 @@ class Env(Step):
         settings = [facts.answer(self._settings_query()), facts.answer(self._pipconf_query())]
         return self._spec().digest(self.dist.name, *(s.sha256 if s else "" for s in settings))
 
+    def _settings_now(self, conn: Connection) -> tuple[str, str]:
+        """The install's .condarc and pip.conf SHA-256 as they are now (an earlier step of this run,
+        the conda step, may have written them since the probe), read while making the specs folder."""
+        files = " ".join(sh_path(posixpath.join(self.prefix, f)) for f in (".condarc", "pip.conf"))
+        out = conn.run(f"mkdir -p {sh_path(SPECS)} && for f in {files}; do "
+                       f"if [ -f \"$f\" ]; then sha256sum \"$f\" | cut -d' ' -f1; else echo; fi; done",
+                       check=True, timeout=60).stdout
+        lines = [*out.splitlines(), "", ""][:2]
+        return lines[0].strip(), lines[1].strip()
+
     def _stamp(self, facts: HostFacts) -> dict[str, Any] | None:
         return json_answer(facts, self._stamp_query())
 
@@ -150,12 +164,11 @@ class Env(Step):
     # -- doing it -----------------------------------------------------------------------------------
     def apply(self, conn: Connection, facts: HostFacts, io: StepIO) -> Result:
         spec = self._spec()
-        digest = self.wanted_hash(facts)
+        digest = spec.digest(self.dist.name, *self._settings_now(conn))
         conda_text, pip_text = spec.for_platform(facts.arch or "x86_64")
         suffix = {"pip": ".txt", "conda": ".yml"}.get(spec.kind, ".explicit.txt")
         remote_spec = posixpath.join(SPECS, f"{self.env_name}-{digest}{suffix}")
         remote_pip = posixpath.join(SPECS, f"{self.env_name}-{digest}.pip.txt") if pip_text else ""
-        conn.run(f"mkdir -p {sh_path(SPECS)}", check=True, timeout=60)
         conn.put(conda_text.encode(), remote_spec, mode=0o644)
         if pip_text:
             conn.put(pip_text.encode(), remote_pip, mode=0o644)

@@ -433,19 +433,10 @@ def _connect_direct(host: Host, options: ConnectOptions, sock: paramiko.Channel 
               " through a jump host" if sock is not None else "")
     _open(client, kwargs, host, missing)
     log.debug("%s: connected and authenticated in %.3fs", host.name, time.monotonic() - started)
-    keepalive.watch(client.get_transport(), host.name, *_keepalive_settings(host, options))
+    keepalive.watch(client.get_transport(), host.name, *keepalive.settings(host, options))
     return Connection(host, client)
 
 
-def _keepalive_settings(host: Host, options: ConnectOptions) -> tuple[float, int]:
-    interval = options.keepalive_interval
-    if interval is None:
-        interval = getattr(host, "server_alive_interval", None)
-    count = options.keepalive_count_max
-    if count is None:
-        count = getattr(host, "server_alive_count_max", None)
-    return (keepalive.DEFAULT_INTERVAL if interval is None else float(interval),
-            keepalive.DEFAULT_COUNT_MAX if count is None else int(count))
 
 
 def _connect_timeout(host: Host, options: ConnectOptions) -> float:

@@ -41,6 +41,18 @@ class Liveness:
     dead: str | None = None  # why the connection was declared dead
 
 
+def settings(host: object, options: object) -> tuple[float, int]:
+    """(interval, count_max) for a host: the caller's options, else its ssh config, else the defaults."""
+    interval = getattr(options, "keepalive_interval", None)
+    if interval is None:
+        interval = getattr(host, "server_alive_interval", None)
+    count = getattr(options, "keepalive_count_max", None)
+    if count is None:
+        count = getattr(host, "server_alive_count_max", None)
+    return (DEFAULT_INTERVAL if interval is None else float(interval),
+            DEFAULT_COUNT_MAX if count is None else int(count))
+
+
 _watched: weakref.WeakKeyDictionary[paramiko.Transport, Liveness] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 _thread: threading.Thread | None = None

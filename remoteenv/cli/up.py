@@ -1,0 +1,167 @@
+"""`remoteenv up HOST`: conda, your environment, its kernel and JupyterLab on the host, a tunnel, the URL."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from remoteenv.cli import common, views
+from remoteenv.cli.output import err_console, print_json
+from remoteenv.cli.playbook import HostsArg
+from remoteenv.cli.tunnel import BackendOpt, DetachOpt, LocalPortOpt, Opened, hold, open_browser, open_tunnel
+
+if TYPE_CHECKING:
+    from remoteenv.inventory import Host, Inventory
+    from remoteenv.workstation import Running
+
+
+def up(
+    hosts: HostsArg = None,
+    group: common.GroupOpt = None,
+    limit: common.LimitOpt = None,
+    file: Annotated[Path | None, typer.Option(
+        "--file", "-f", help="environment.yml, requirements.txt, an @EXPLICIT spec or a conda-lock file "
+                             "(default: ./environment.yml, else ./requirements.txt, else a minimal env).",
+        show_default=False)] = None,
+    env: Annotated[str | None, typer.Option(
+        "--env", "-e", help="The env's name (default: the file's name:, else main).", show_default=False)] = None,
+    dist: Annotated[str | None, typer.Option(
+        "--dist", "-d", help="miniconda (default), miniforge, micromamba or venv.", show_default=False)] = None,
+    mirror: Annotated[str | None, typer.Option(
+        "--mirror", metavar="NAME|URL", help="tuna, ustc, bfsu, or a mirror's URL: for conda and pip.",
+        show_default=False)] = None,
+    wheelhouse: Annotated[Path | None, typer.Option(
+        "--wheelhouse", metavar="DIR", help="Upload these wheels; pip then uses only them (air-gapped hosts).",
+        show_default=False)] = None,
+    app: Annotated[str, typer.Option("--app", help="lab or notebook.")] = "lab",
+    socket: Annotated[bool, typer.Option(
+        "--socket", help="Jupyter on a Unix socket in a 0700 folder instead of a loopback port.")] = False,
+    gpu: Annotated[str | None, typer.Option(
+        "--gpu", metavar="N[,M]", help="CUDA_VISIBLE_DEVICES for Jupyter and its kernels.", show_default=False)] = None,
+    local_port: LocalPortOpt = None,
+    backend: BackendOpt = None,
+    no_open: Annotated[bool, typer.Option("--no-open", help="Do not open the browser.")] = False,
+    detach: DetachOpt = False,
+    forks: Annotated[int, typer.Option("--forks", min=1, help="How many hosts to work on at once.")] = 32,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print one JSON object at the end (url, local_port, host, env, jupyter_pid, tunnel_pid).")
+    ] = False,
+    accept_new_host_key: common.AcceptNewOpt = False,
+) -> None:
+    """Make hosts ready and bring their JupyterLab to your browser: one command.
+
+    Installs conda if missing, creates or updates your environment (conda packages first, pip last),
+    registers its kernel, starts JupyterLab detached on the host's loopback with a fresh token, opens
+    an SSH tunnel and prints the URL as the last line. On a ready host it takes one round trip. The
+    tunnel stays until Ctrl-C (Jupyter keeps running) unless --detach.
+
+    Examples:
+      remoteenv up gpu-box
+      remoteenv up gpu-box -f environment.yml --dist miniforge
+      remoteenv up gpu-box --dist venv -f requirements.txt --detach
+      remoteenv up --group lab --no-open
+    """
+    from remoteenv.errors import ConfigError
+    from remoteenv.playbook import load_playbook
+    from remoteenv.runner import run_playbook
+    from remoteenv.workstation import PLAYBOOK, choose_env_file, playbook_vars, running
+
+    if app not in ("lab", "notebook"):
+        raise ConfigError(f"--app must be lab or notebook, not {app!r}")
+    inv = common.inventory()
+    selected = common.select_hosts(inv, hosts, group, limit)
+    dist_name = dist or str(selected[0].vars.get("conda_dist") or "miniconda")
+    choice = choose_env_file(file, dist_name)
+    if choice.minimal:
+        err_console().print(f"no environment.yml or requirements.txt here: a minimal env (jupyterlab, ipykernel) "
+                            f"from {choice.path}", highlight=False)
+    pb = load_playbook(PLAYBOOK)
+    extra = playbook_vars(choice.path, env_name=env, dist=dist, app=app, socket=socket, gpus=gpu)
+    if mirror:
+        extra["conda_mirror"] = mirror
+    if wheelhouse:
+        extra["conda_wheelhouse"] = str(wheelhouse.resolve())
+
+    def run(on_event, output_every):
+        return run_playbook(pb, selected, inv, forks=forks, accept_new_host_key=accept_new_host_key,
+                            extra_vars=extra, cancel=threading.Event(), on_event=on_event,
+                            output_every=output_every)
+
+    report = views.watch(run, title=f"up {', '.join(h.name for h in selected)}", hosts=[h.name for h in selected],
+                         total_steps=len(pb.steps), mode="apply", stream_json=False, live=not as_json)
+    if report.cancelled:
+        raise typer.Exit(report.exit_code())
+    results = running(report)
+    if any(r.endpoint() is None for r in results) and not as_json:
+        views.print_summary(report, "the same command again (it continues where it stopped)")
+    opened, rows, failed = _tunnels(results, selected, inv, local_port, backend, detach)
+    _print(rows, as_json)
+    if opened and not no_open and not as_json:
+        open_browser(opened[0].url)
+    if opened and not detach:
+        names = ", ".join(o.host for o in opened)
+        hold(opened, f"Jupyter keeps running on {names} (remoteenv jupyter stop {names} ends it)")
+    raise typer.Exit(1 if failed else 0)
+
+
+def _tunnels(results: list[Running], selected: list[Host], inv: Inventory, local_port: int | None,
+             backend: str | None, detach: bool) -> tuple[list[Opened], list[dict], bool]:
+    from remoteenv.errors import RemoteenvError
+    from remoteenv.workstation import jupyter_forward, wait_answers
+
+    by_name = {h.name: h for h in selected}
+    opened: list[Opened] = []
+    rows: list[dict] = []
+    taken: set[int] = set()
+    failed = False
+    for i, result in enumerate(results):
+        endpoint = result.endpoint()
+        if endpoint is None:
+            failed = True
+            rows.append({"host": result.host, "error": result.message or f"{result.status}"})
+            continue
+        try:
+            forward = jupyter_forward(endpoint.server, local_port + i if local_port else None, taken)
+            taken.add(forward.local_port)
+            url = endpoint.url(forward.local_port)
+            one = open_tunnel(by_name[result.host], inv, [forward], backend=backend, detach=detach, url=url,
+                              service=f"jupyter {endpoint.server.name}")
+            if not wait_answers(forward.local_port, endpoint.token):
+                raise RemoteenvError(f"{result.host}: Jupyter does not answer through the tunnel on "
+                                     f"127.0.0.1:{forward.local_port}",
+                                     f"see remoteenv jupyter logs {result.host} --name {endpoint.server.name}")
+        except RemoteenvError as exc:
+            failed = True
+            rows.append({"host": result.host, "error": exc.one_line()})
+            continue
+        opened.append(one)
+        rows.append({"host": result.host, "url": url, "local_port": forward.local_port, "env": endpoint.server.env,
+                     "jupyter_pid": endpoint.server.pid, "tunnel_pid": one.pid,
+                     "reused": bool(result.status == "ok")})
+    return opened, rows, failed
+
+
+def _print(rows: list[dict], as_json: bool) -> None:
+    if as_json:
+        print_json(rows[0] if len(rows) == 1 else {"hosts": rows})
+        return
+    for row in rows:
+        if "error" in row:
+            err_console().print(f"{row['host']}: not up: {row['error']}", highlight=False)
+    good = [row for row in rows if "url" in row]
+    if len(rows) == 1 and good:
+        typer.echo(good[0]["url"])  # the last line of stdout: scripts take it from here
+    else:
+        width = max((len(r["host"]) for r in good), default=0)
+        for row in good:
+            typer.echo(f"{row['host']:<{width}}  {row['url']}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("up")(up)
+
+
+__all__ = ["register", "up"]

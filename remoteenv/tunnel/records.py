@@ -1,0 +1,116 @@
+"""Detached tunnels, recorded in the local state dir (0700; records 0600: they hold Jupyter URLs).
+
+A detached tunnel is a keeper process (`python -m remoteenv.tunnel.keeper RECORD`) that runs the
+same supervisor as a foreground tunnel. Its record says which host, which forwards, its pid, and
+whether it is open; `remoteenv tunnels` lists them and `remoteenv down` ends them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from remoteenv import paths
+
+
+def folder() -> Path:
+    return paths.ensure_private_dir(paths.state_dir() / "tunnels")
+
+
+@dataclass
+class Record:
+    id: str
+    host: str
+    backend: str
+    forwards: list[dict[str, Any]]
+    inventory: str | None = None  # the inventory the host resolves through (None: the default)
+    pid: int | None = None  # the keeper
+    started: float = field(default_factory=time.time)
+    state: str = "starting"  # starting | open | reconnecting | failed
+    message: str = ""
+    url: str = ""  # with its token: the record is 0600
+    service: str = ""
+
+    @property
+    def path(self) -> Path:
+        return folder() / f"{self.id}.json"
+
+    @property
+    def log(self) -> Path:
+        return folder() / f"{self.id}.log"
+
+    def save(self) -> None:
+        paths.write_private(self.path, json.dumps(asdict(self), indent=2) + "\n")
+
+    def alive(self) -> bool:
+        return self.pid is not None and pid_alive(self.pid)
+
+    def local_ports(self) -> list[int]:
+        return [int(f["local_port"]) for f in self.forwards]
+
+
+def load(path: Path) -> Record | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return Record(**{k: v for k, v in data.items() if k in Record.__dataclass_fields__})
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def load_all(*, prune: bool = True) -> list[Record]:
+    """Every recorded tunnel whose keeper runs; records of dead keepers are removed when `prune`."""
+    found = []
+    for path in sorted(folder().glob("*.json")):
+        record = load(path)
+        if record is None:
+            continue
+        if record.alive():
+            found.append(record)
+        elif prune:
+            remove(record)
+    return found
+
+
+def remove(record: Record) -> None:
+    for path in (record.path, record.log):
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def new_id(host: str, local_port: int) -> str:
+    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in host)
+    return f"{safe}-{local_port}"
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stop(record: Record, timeout: float = 5.0) -> bool:
+    """End a detached tunnel's keeper (it closes its connection); True when it had been running."""
+    was = record.alive()
+    if was and record.pid is not None:
+        try:
+            os.kill(record.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            was = False
+        deadline = time.monotonic() + timeout
+        while record.alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if record.alive():
+            os.kill(record.pid, signal.SIGKILL)
+    remove(record)
+    return was
