@@ -103,8 +103,8 @@ def running(report: RunReport) -> list[Running]:
 
 
 def jupyter_forward(server: jupyter.Server, local_port: int | None = None, taken: set[int] | None = None) -> Forward:
-    """The forward to `server`: the given local port, else the first free one from 8888 up."""
-    port = local_port if local_port else free_local_port(DEFAULT_LOCAL_PORT, taken or set())
+    """The forward to `server`: the first free local port from `local_port` (default 8888) up."""
+    port = free_local_port(local_port or DEFAULT_LOCAL_PORT, taken or set())
     return Forward(port, server.where, "jupyter")
 
 

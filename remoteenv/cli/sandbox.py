@@ -45,14 +45,14 @@ def _verbose() -> bool:
     return GLOBALS.verbose > 0
 
 
-def _check_server(server: str) -> str:
+def check_server(server: str) -> str:
     if server not in sandbox.SERVER_CHOICES:
         raise typer.BadParameter(f"{server!r} is not one of {', '.join(sandbox.SERVER_CHOICES)}",
                                  param_hint="--server")
     return server
 
 
-def _start(server: str) -> sandbox.UpResult:
+def start(server: str) -> sandbox.UpResult:
     with _progress("starting the sandbox") as say:
         result = sandbox.up(server, progress=say)
     s = result.status
@@ -82,7 +82,7 @@ def up(
       remoteenv probe sandbox
       remoteenv sandbox up --server asyncssh      (no sshd needed)
     """
-    result = _start(_check_server(server))
+    result = start(check_server(server))
     if as_json:
         print_json({**result.status.to_json(), "started": result.started, "reason": result.reason})
 
@@ -137,43 +137,8 @@ def status(as_json: common.JsonOpt = False) -> None:
         console().print("start it with: remoteenv sandbox up")
 
 
-def demo(server: ServerOpt = "auto") -> None:
-    """Try remoteenv with no host of your own: start the sandbox and probe it.
-
-    Examples:
-      remoteenv demo
-      remoteenv demo --server asyncssh
-    """
-    from remoteenv import api
-    from remoteenv.cli.probe import render
-
-    result = _start(_check_server(server))
-    with err_console().status("probing sandbox (one round trip)"):
-        facts = api.probe(sandbox.NAME)
-    console().print(render(sandbox.NAME, facts))
-    console().print("\n" + _next_steps(result.status), highlight=False, soft_wrap=True, markup=False)
-
-
-def _next_steps(s: sandbox.SandboxStatus) -> str:
-    import shlex
-
-    from remoteenv.transport.hostkeys import own_known_hosts
-
-    ssh = (f"ssh -i {shlex.quote(str(s.client_key))} -p {s.port} "
-           f"-o UserKnownHostsFile={shlex.quote(str(own_known_hosts()))} {s.user}@{s.hostname}")
-    return (
-        "Next:\n"
-        "  remoteenv probe sandbox --json     the same facts, for scripts\n"
-        "  remoteenv sandbox status           where it runs and its files\n"
-        "  remoteenv sandbox down             stop it (--purge also deletes its keys)\n"
-        f"  {ssh}\n"
-        "                                     a plain ssh session on it\n"
-    )
-
-
 def register(app: typer.Typer) -> None:
     sandbox_app.command("up")(up)
     sandbox_app.command("down")(down)
     sandbox_app.command("status")(status)
     app.add_typer(sandbox_app, name="sandbox")
-    app.command("demo")(demo)

@@ -124,7 +124,10 @@ def _tunnels(results: list[Running], selected: list[Host], inv: Inventory, local
             rows.append({"host": result.host, "error": result.message or f"{result.status}"})
             continue
         try:
-            forward = jupyter_forward(endpoint.server, local_port + i if local_port else None, taken)
+            # An earlier `up --detach` of this server gives way, and its local port (a bookmarked URL) is reused.
+            earlier = _replace_earlier(result.host, f"jupyter {endpoint.server.name}")
+            wanted = local_port + i if local_port else earlier
+            forward = jupyter_forward(endpoint.server, wanted, taken)
             taken.add(forward.local_port)
             url = endpoint.url(forward.local_port)
             one = open_tunnel(by_name[result.host], inv, [forward], backend=backend, detach=detach, url=url,
@@ -142,6 +145,18 @@ def _tunnels(results: list[Running], selected: list[Host], inv: Inventory, local
                      "jupyter_pid": endpoint.server.pid, "tunnel_pid": one.pid,
                      "reused": bool(result.status == "ok")})
     return opened, rows, failed
+
+
+def _replace_earlier(host: str, service: str) -> int | None:
+    """Close the background tunnels of an earlier `up` to this server; the local port it had."""
+    from remoteenv.tunnel import records
+
+    port = None
+    for record in records.load_all():
+        if record.host == host and record.service == service:
+            port = port or (record.local_ports() or [None])[0]
+            records.stop(record)
+    return port
 
 
 def _print(rows: list[dict], as_json: bool) -> None:

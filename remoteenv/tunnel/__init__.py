@@ -9,6 +9,7 @@ reconnects with backoff and says so. `records` keeps detached tunnels in the loc
 from __future__ import annotations
 
 import errno
+import os
 import socket
 from dataclasses import dataclass
 
@@ -45,6 +46,9 @@ class Forward:
 
 def port_is_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        if os.name == "posix":
+            # As ssh and asyncssh bind: a port whose old connections linger in TIME_WAIT is free.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((LOCAL_HOST, port))
         except OSError as exc:

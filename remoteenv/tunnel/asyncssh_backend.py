@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import asyncssh
+from asyncssh.public_key import get_default_certificate_algs, get_default_public_key_algs
 
 from remoteenv.errors import RemoteenvError
 from remoteenv.transport import hostkeys, keepalive
@@ -122,7 +123,7 @@ class _Session:
             self.closing = True
             try:
                 self.run(self._shutdown(), 2 * CLOSE_TIMEOUT)
-            except (concurrent.futures.TimeoutError, concurrent.futures.CancelledError, RuntimeError) as exc:
+            except Exception as exc:  # a broken connection fails to close in many ways; the loop ends all the same
                 log.debug("tunnel shutdown: %r", exc)
             self.loop.call_soon_threadsafe(self.loop.stop)
             self._thread.join(CLOSE_TIMEOUT)
@@ -271,6 +272,7 @@ class AsyncSSHBackend(Backend):
             "config": None,
             "known_hosts": trust.lookup,
             "host_key_alias": None,
+            "server_host_key_algs": _host_key_algs(trust),
             "x509_trusted_certs": None,  # OpenSSH knows no X.509 host certificates
             "x509_trusted_cert_paths": [],
             # Keys and agents only: a background tunnel has no one to type a password.
@@ -361,6 +363,19 @@ def _trust(host: Host) -> _Trust:
         if key is not None:
             found[entry.marker].append(key)
     return _Trust(name, tuple(found[None]), tuple(found[hostkeys.CERT_AUTHORITY]), tuple(found[hostkeys.REVOKED]))
+
+
+def _host_key_algs(trust: _Trust) -> list[str]:
+    """Host key types to offer: the known ones first, then every other, as OpenSSH offers them.
+
+    asyncssh's own choice is the known types only: a host that no longer has a key of those types then
+    resets the connection, where it should show its new key and be refused as changed.
+    """
+    known = [alg for key in trust.keys for alg in key.sig_algorithms]
+    if trust.authorities:
+        known = [*get_default_certificate_algs(), *known]
+    every = [*known, *get_default_certificate_algs(), *get_default_public_key_algs()]
+    return list(dict.fromkeys(alg.decode("ascii") for alg in every))
 
 
 def _public_key(blob: bytes) -> asyncssh.SSHKey | None:

@@ -237,6 +237,48 @@ def test_an_unknown_host_key_is_refused_and_nothing_listens(make_testbed, as_cli
     assert not listening(local)
 
 
+KNOWN_HOSTS_CASES = {  # what OpenSSH decides for each (test_known_hosts_files asks it): the tunnel agrees
+    "odd lines, then the key": "ok",  # OpenSSH skips lines it cannot read; asyncssh's own reader stops there
+    "hashed": "ok",
+    "revoked": "HOST KEY REVOKED",
+    "a key of another type on record": "HOST KEY CHANGED",  # not a reset: the host's key is shown and refused
+    "cert-authority only": "host key not known",
+}
+
+
+@pytest.mark.parametrize("case", list(KNOWN_HOSTS_CASES))
+def test_known_hosts_lines_count_as_they_do_for_openssh(case, testbed, as_client, tunnel, tmp_path):
+    host = testbed.host("h03")
+    as_client(testbed)
+    name, key = host.host_key_line.split(" ", 1)
+    other = tmp_path / "other_rsa"
+    subprocess.run(["ssh-keygen", "-q", "-t", "rsa", "-b", "2048", "-N", "", "-f", str(other)], check=True)
+    other_key = " ".join(other.with_name("other_rsa.pub").read_text().split()[:2])
+    lines = {
+        "odd lines, then the key": [f"@bogus {name} {key}", name, host.host_key_line],
+        "hashed": [host.host_key_line],
+        "revoked": [host.host_key_line, f"@revoked {name} {key}"],
+        "a key of another type on record": [f"{name} {other_key}"],
+        "cert-authority only": [f"@cert-authority * {key}"],
+    }[case]
+    known = tmp_path / "known_hosts"
+    known.write_text("\n".join(lines) + "\n")
+    if case == "hashed":
+        subprocess.run(["ssh-keygen", "-H", "-f", str(known)], check=True, capture_output=True)
+        assert name not in known.read_text()
+    local = some_free_port()
+    backend = tunnel(host.name, [Forward(local, "127.0.0.1:9")], user_known_hosts_file=str(known),
+                     global_known_hosts_file="/dev/null")
+    if KNOWN_HOSTS_CASES[case] == "ok":
+        backend.open(OPEN_TIMEOUT)
+        assert listening(local)
+        return
+    with pytest.raises(TunnelError) as refused:
+        backend.open(OPEN_TIMEOUT)
+    assert refused.value.message.startswith(f"{host.name}: {KNOWN_HOSTS_CASES[case]}"), refused.value.message
+    assert not listening(local)
+
+
 def test_a_dead_link_is_noticed_and_the_tunnel_opens_again(make_testbed, as_client, tunnel, web):
     bed = make_testbed(1)
     needs_netns(bed)  # local mode's cut stops only sshd's listener: a session would live on

@@ -1,0 +1,281 @@
+"""`remoteenv up`, `jupyter`, `tunnel`, `tunnels`, `down` on real hosts: real JupyterLab from a wheelhouse in a
+venv, real OpenSSH tunnels carrying real HTTP.
+
+One testbed for the module (two hosts, made ready once by `up --group`): building JupyterLab's env takes
+most of a minute, the tests after that take seconds each.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+import testbed as testbed_lib
+import wheelhouse
+from cli_runner import REPO, remoteenv
+from conda_share import Share
+
+pytestmark = pytest.mark.integration
+
+
+def status_code(port: int, token: str | None, path: str = "/api/status") -> int:
+    headers = {"Authorization": f"token {token}"} if token else {}
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers),
+                         timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return 0
+
+
+def wait_code(port: int, token: str, want: int = 200, seconds: float = 30) -> int:
+    deadline = time.monotonic() + seconds
+    code = 0
+    while time.monotonic() < deadline:
+        code = status_code(port, token)
+        if code == want:
+            return code
+        time.sleep(0.2)
+    return code
+
+
+def token_of(url: str) -> str:
+    return url.split("token=", 1)[1]
+
+
+class Bed:
+    def __init__(self, bed, env, wheels, spec) -> None:
+        self.bed, self.env, self.wheels, self.spec = bed, env, wheels, spec
+        self.hosts = bed.hosts
+
+    def up(self, *extra: str, host: str | None = None):
+        names = [host] if host else []
+        return remoteenv("up", *names, "--dist", "venv", "--wheelhouse", str(self.wheels), "-f", str(self.spec),
+                         "--no-open", *extra, env=self.env, timeout=600)
+
+    def last_report(self) -> dict:
+        return json.loads((self.bed.client.home / ".local/state/remoteenv/runs/last.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def ready():
+    house = wheelhouse.wheelhouse_or_skip()
+    try:
+        bed = testbed_lib.make_testbed(2)
+    except testbed_lib.TestbedUnavailable as error:
+        if testbed_lib._in_ci():
+            pytest.fail(f"no testbed on this machine: {error}")
+        pytest.skip(f"no testbed on this machine: {error}")
+    try:
+        env = bed.client.env()
+        # Keepalives fast enough for the link-cut test to be short; the same config serves every test.
+        bed.client.ssh_config.write_text("Host *\n  ServerAliveInterval 1\n  ServerAliveCountMax 2\n"
+                                         + bed.client.ssh_config.read_text())
+        share = Share(bed)
+        wheels = share.wheels(house)
+        spec = share.dir / "requirements.txt"
+        spec.write_text("jupyterlab\nipykernel\n")
+        inventory = bed.dir / "hosts.yaml"
+        inventory.write_text("hosts:\n" + "".join(f"  {h.name}: {{groups: [lab]}}\n" for h in bed.hosts))
+        env = {**env, "REMOTEENV_INVENTORY": str(inventory)}
+        first = remoteenv("up", "--group", "lab", "--dist", "venv", "--wheelhouse", str(wheels), "-f", str(spec),
+                          "--no-open", "--detach", "--json", env=env, timeout=900)
+        assert first.code == 0, first.out + first.err
+        yield Bed(bed, env, wheels, spec), first.json()
+    finally:
+        remoteenv("down", env=bed.client.env())
+        bed.close()
+
+
+def test_up_on_a_group_prints_urls_that_answer_only_with_their_token(ready):
+    bed, first = ready
+    rows = first["hosts"]
+    assert [r["host"] for r in rows] == [h.name for h in bed.hosts]
+    for row in rows:
+        assert set(row) >= {"url", "local_port", "host", "env", "jupyter_pid", "tunnel_pid"}
+        token = token_of(row["url"])
+        assert len(token) == 64 and int(token, 16) >= 0  # 256 bits, hex
+        assert status_code(row["local_port"], token) == 200
+        assert status_code(row["local_port"], None) == 403
+        assert status_code(row["local_port"], "0" * 64) == 403
+    # One tunnel each, on distinct local ports.
+    assert len({r["local_port"] for r in rows}) == 2
+
+
+def test_the_token_is_in_no_argv_and_no_file_others_can_read(ready):
+    bed, first = ready
+    host = bed.hosts[0]
+    token = token_of(first["hosts"][0]["url"])
+    # Every process of the machine (test hosts share it), as root sees them, and as another host's user.
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                argv = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            assert token.encode() not in argv, f"pid {pid}: {argv[:200]!r}"
+    other = bed.hosts[1]
+    assert other.run("ps -eo args").stdout.count("jupyter") >= 2  # it sees both servers, not their tokens
+    assert token not in other.run("ps -eo args").stdout
+    # On the host: the folder is private, every file in it 0600 (or a 0700 folder).
+    modes = host.run("stat -c '%a %n' ~/.remoteenv/jupyter ~/.remoteenv/jupyter/*").stdout.split("\n")
+    for line in filter(None, modes):
+        mode, _path = line.split(" ", 1)
+        assert mode in ("600", "700"), line
+    assert other.run(f"cat {host.home}/.remoteenv/jupyter/main.token", check=False).returncode != 0
+    # Locally: the tunnel records hold the URL: 0600 in a 0700 folder.
+    tunnels = bed.bed.client.home / ".local/state/remoteenv/tunnels"
+    assert oct(tunnels.stat().st_mode & 0o777) == "0o700"
+    for record in tunnels.glob("*.json"):
+        assert oct(record.stat().st_mode & 0o777) == "0o600"
+
+
+def test_a_second_up_reuses_the_server_in_one_round_trip_and_keeps_the_local_port(ready):
+    bed, first = ready
+    row = first["hosts"][0]
+    host = bed.hosts[0].name
+    again = bed.up("--detach", "--json", host=host)
+    assert again.code == 0, again.out + again.err
+    now = again.json()
+    assert now["jupyter_pid"] == row["jupyter_pid"]
+    assert now["local_port"] == row["local_port"]  # the earlier background tunnel gave way
+    assert now["tunnel_pid"] != row["tunnel_pid"]
+    assert status_code(now["local_port"], token_of(now["url"])) == 200
+    report = bed.last_report()
+    assert [s["status"] for s in report["hosts"][0]["steps"]] == ["ok"] * 5  # decided in the probe
+    assert "token" not in json.dumps(report).replace('"token"', "")  # no secret in the report
+    assert token_of(now["url"]) not in json.dumps(report)
+    listed = remoteenv("tunnels", "--json", env=bed.env).json()
+    assert sorted(t["host"] for t in listed) == sorted(h.name for h in bed.hosts)
+    first["hosts"][0] = now
+
+
+def test_a_killed_ssh_and_a_cut_link_are_followed_by_a_working_tunnel(ready):
+    bed, _first = ready
+    host = bed.hosts[0]
+    listed = {t["host"]: t for t in remoteenv("tunnels", "--json", env=bed.env).json()}[host.name]
+    port, token = listed["forwards"][0]["local_port"], token_of(listed["url"])
+    ssh = _ssh_child(listed["pid"])
+    assert ssh, "the keeper runs no ssh"
+    os.kill(ssh, signal.SIGKILL)
+    assert wait_code(port, token) == 200
+    assert _ssh_child(listed["pid"]) not in (None, ssh)
+
+    host.cut_link()
+    try:
+        time.sleep(4)  # keepalive 1 s x 2: the tunnel is declared dead
+        assert status_code(port, token) != 200
+    finally:
+        host.restore_link()
+    assert wait_code(port, token, seconds=60) == 200
+    log = (bed.bed.client.home / ".local/state/remoteenv/tunnels" / f"{listed['id']}.log").read_text()
+    assert "dropped" in log and "reopened" in log
+
+
+def _ssh_child(keeper: int) -> int | None:
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+        if ppid == keeper and cmd and cmd[0].endswith(b"ssh"):
+            return int(pid)
+    return None
+
+
+def test_foreground_tunnel_ends_on_ctrl_c_and_jupyter_keeps_running(ready):
+    bed, _first = ready
+    host = bed.hosts[1]
+    proc = subprocess.Popen([sys.executable, "-m", "remoteenv", "tunnel", host.name, "--local-port", "9300"],
+                            env={**bed.env, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        url = proc.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:9300/lab?token="), url + proc.stderr.read()
+        assert status_code(9300, token_of(url)) == 200
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=20)
+        assert proc.returncode == 0, err
+        assert "tunnel closed" in err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert status_code(9300, token_of(url)) == 0  # nothing listens any more
+    status = remoteenv("jupyter", "status", host.name, "--json", env=bed.env).json()
+    assert status[0]["servers"][0]["answers"] is True
+
+
+def test_the_asyncssh_backend_end_to_end(ready):
+    bed, _first = ready
+    host = bed.hosts[1]
+    opened = remoteenv("tunnel", host.name, "--backend", "asyncssh", "--local-port", "9400", "--detach", "--json",
+                       env=bed.env)
+    assert opened.code == 0, opened.out + opened.err
+    forward = opened.json()["forwards"][0]
+    assert forward["local_port"] >= 9400
+    assert status_code(forward["local_port"], token_of(forward["url"])) == 200
+    assert remoteenv("down", host.name, env=bed.env).code == 0
+    assert status_code(forward["local_port"], token_of(forward["url"])) == 0
+
+
+def test_a_busy_local_port_moves_to_the_next_free_one(ready):
+    import socket
+
+    bed, _first = ready
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 9500))
+        busy.listen()
+        opened = remoteenv("tunnel", bed.hosts[1].name, "--local-port", "9500", "--detach", "--json", env=bed.env)
+        assert opened.code == 0, opened.err
+        forward = opened.json()["forwards"][0]
+        assert forward["local_port"] == 9501
+        assert status_code(9501, token_of(forward["url"])) == 200
+    remoteenv("down", bed.hosts[1].name, env=bed.env)
+
+
+def test_stop_ends_only_the_managed_server_and_socket_mode_works_end_to_end(ready):
+    bed, first = ready
+    host = bed.hosts[1]
+    env_path = first["hosts"][1]["env"]
+    # An unmanaged Jupyter of the same user, from the same env.
+    host.run(f"mkdir -p ~/own && cd ~/own && JUPYTER_TOKEN=mine nohup {env_path}/bin/jupyter-lab --no-browser "
+             "--ip=127.0.0.1 --port=0 >own.log 2>&1 &")
+    try:
+        deadline = time.monotonic() + 60
+        while "is running at" not in host.run("cat ~/own/own.log").stdout:
+            assert time.monotonic() < deadline, host.run("cat ~/own/own.log").stdout
+            time.sleep(0.3)
+        managed = first["hosts"][1]["jupyter_pid"]
+        stopped = remoteenv("jupyter", "stop", host.name, "--json", env=bed.env)
+        assert stopped.code == 0, stopped.err
+        assert stopped.json()[0]["stopped"] == [{"name": "main", "pid": managed}]
+        assert host.run(f"kill -0 {managed}", check=False).returncode != 0
+        assert host.run("pgrep -u $(id -u) -f 'jupyter-lab --no-browser --ip=127.0.0.1 --port=0$'",
+                        check=False).returncode == 0  # the unmanaged one runs on
+
+        # Unix socket mode: the server listens on a socket in the 0700 folder, the tunnel forwards to it.
+        up = bed.up("--socket", "--detach", "--json", "--local-port", "9600", host=host.name)
+        assert up.code == 0, up.out + up.err
+        row = up.json()
+        assert status_code(row["local_port"], token_of(row["url"])) == 200
+        state = json.loads(host.run("cat ~/.remoteenv/jupyter/main.json").stdout)
+        assert state["port"] == 0 and state["sock"].endswith("/.remoteenv/jupyter/main.sock")
+        assert host.run(f"test -S {state['sock']}").returncode == 0
+        assert host.run(f"stat -c %a {state['sock']}").stdout.strip() in ("600", "700")
+    finally:
+        host.run("pkill -u $(id -u) -f 'jupyter-lab --no-browser --ip=127.0.0.1 --port=0$'", check=False)
