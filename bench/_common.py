@@ -73,3 +73,75 @@ def parallel_ssh_true(bed, hosts, env: dict[str, str]) -> None:
                               stderr=subprocess.DEVNULL) for h in hosts]
     if any(p.wait() != 0 for p in procs):
         raise SystemExit("ssh HOST true failed")
+
+
+# -- Jupyter on a testbed host (up_warm, up_cold, tunnel) -----------------------------------------
+
+def free_local_port() -> int:
+    """A TCP port nothing listens on here right now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def status_answers(port: int, token: str, timeout: float = 2.0) -> bool:
+    """Does Jupyter answer GET /api/status with 200 on 127.0.0.1:port, with this token (a new connection)?"""
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", "/api/status", headers={"Authorization": f"token {token}"})
+        return conn.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        conn.close()
+
+
+def wait_status(port: int, token: str, timeout: float = 60.0) -> None:
+    """Poll /api/status every 10 ms until it answers 200; SystemExit after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while not status_answers(port, token):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"Jupyter did not answer on 127.0.0.1:{port} within {timeout:g}s")
+        time.sleep(0.01)
+
+
+def url_port_token(url: str) -> tuple[int, str]:
+    """(local port, token) of a Jupyter URL such as http://127.0.0.1:8889/lab?token=abc."""
+    from urllib.parse import parse_qs, urlsplit
+
+    parts = urlsplit(url)
+    return int(parts.port or 80), parse_qs(parts.query)["token"][0]
+
+
+def run_json(argv: list[str], env: dict[str, str]) -> dict:
+    """Run a command that prints one JSON object; that object (SystemExit when it fails)."""
+    import json
+
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"benchmark command failed ({proc.returncode}): {' '.join(argv)}\n{proc.stderr}")
+    return json.loads(proc.stdout)
+
+
+def jupyter_host(bed) -> list[str]:
+    """Make the testbed's first host ready with one `remoteenv up` (a venv env of jupyterlab and ipykernel
+    from the tests' wheelhouse, Jupyter running), close its tunnel, and return that `up` argv
+    (--detach --no-open --json): run again, it finds everything in place."""
+    import wheelhouse
+    from conda_share import Share
+
+    house = wheelhouse.ensure_wheelhouse()
+    wheels = Share(bed).wheels(house)
+    spec = bed.dir / "requirements.txt"
+    spec.write_text("jupyterlab\nipykernel\n")
+    host = bed.hosts[0]
+    up = remoteenv_argv("up", host.name, "--dist", "venv", "--wheelhouse", str(wheels), "-f", str(spec),
+                        "--detach", "--no-open", "--json")
+    penv = cli_env(bed.client.env())
+    run_json(up, penv)
+    run_ok(remoteenv_argv("down", host.name), penv)
+    return up

@@ -36,40 +36,51 @@ def exists(host, path: str) -> bool:
     return host.run(f"test -e {path}", check=False).returncode == 0
 
 
-def test_workstation_plan_changes_nothing_then_apply_is_idempotent(make_testbed):
+def test_workstation_plan_changes_nothing_then_apply_is_idempotent(make_testbed, tmp_path):
+    import yaml
+
     bed = make_testbed(1)
     host, env = bed.hosts[0], bed.client.env()
+    spec = tmp_path / "requirements.txt"
+    spec.write_text("jupyterlab\n")
 
-    plan = remoteenv("plan", "workstation", host.name, env=env)
+    plan = remoteenv("plan", "workstation", host.name, "--var", "conda_dist=venv", "--var", f"env_file={spec}",
+                     env=env)
     assert plan.code == 0, plan.err
-    assert "2 step(s) would change" in plan.out and "create ~/.remoteenv/README" in plan.out
-    assert not exists(host, "~/work") and not exists(host, "~/.remoteenv/README")
+    assert "5 step(s) would change" in plan.out and "create ~/.remoteenv/README" in plan.out, plan.out
+    assert "install a venv into ~/.remoteenv/venv" in plan.out and "start jupyter lab" in plan.out
+    assert not exists(host, "~/work") and not exists(host, "~/.remoteenv")
 
-    first = remoteenv("apply", "workstation", host.name, env=env)
+    # The steps that need no package index, as the shipped playbook has them (`up` covers the rest).
+    shipped = yaml.safe_load(Path(REPO / "playbooks/workstation.yaml").read_text())
+    shipped["steps"] = shipped["steps"][:2]
+    (bed.dir / "ws.yaml").write_text(yaml.safe_dump(shipped))
+    ws = str(bed.dir / "ws.yaml")
+    first = remoteenv("apply", ws, host.name, env=env)
     assert first.code == 0, first.err + first.out
     readme = host.run("cat ~/.remoteenv/README; stat -c %a ~/.remoteenv/README").stdout
     assert f'as "{host.name}"' in readme and readme.rstrip().endswith("644")
     assert exists(host, "~/work")
     assert last_report(bed)["hosts"][0]["status"] == "changed"
 
-    again = remoteenv("plan", "workstation", host.name, "--json", env=env)
+    again = remoteenv("plan", ws, host.name, "--json", env=env)
     assert again.code == 0, again.err
     report = again.json()
     assert report["hosts"][0]["status"] == "ok"
-    assert [s["status"] for s in report["hosts"][0]["steps"]] == ["ok", "ok", "ok"]
-    second = remoteenv("apply", "workstation", host.name, env=env)
+    assert [s["status"] for s in report["hosts"][0]["steps"]] == ["ok", "ok"]
+    second = remoteenv("apply", ws, host.name, env=env)
     assert second.code == 0
-    assert last_report(bed)["hosts"][0]["counts"] == {"ok": 3}
+    assert last_report(bed)["hosts"][0]["counts"] == {"ok": 2}
 
     # A file someone changed is put back; a mode someone changed too.
     host.run("echo edited > ~/.remoteenv/README")
-    drift = remoteenv("plan", "workstation", host.name, env=env)
+    drift = remoteenv("plan", ws, host.name, env=env)
     assert "update ~/.remoteenv/README" in drift.out and "content differs" in drift.out
-    assert remoteenv("apply", "workstation", host.name, env=env).code == 0
+    assert remoteenv("apply", ws, host.name, env=env).code == 0
     host.run("chmod 600 ~/.remoteenv/README")
-    drift = remoteenv("plan", "workstation", host.name, env=env)
+    drift = remoteenv("plan", ws, host.name, env=env)
     assert "mode is 0600, want 0644" in drift.out
-    assert remoteenv("apply", "workstation", host.name, env=env).code == 0
+    assert remoteenv("apply", ws, host.name, env=env).code == 0
     assert host.run("stat -c %a ~/.remoteenv/README").stdout.strip() == "644"
     assert f'as "{host.name}"' in host.run("cat ~/.remoteenv/README").stdout
 

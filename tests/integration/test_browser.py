@@ -11,6 +11,8 @@ import os
 import shutil
 import signal
 import time
+import urllib.error
+import urllib.request
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pytest
@@ -63,6 +65,18 @@ def _without_token(url: str) -> str:
     parts = urlsplit(url)
     query = [(k, v) for k, v in parse_qsl(parts.query) if k != "token"]
     return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def _api_url(url: str, path: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path=path, query=""))
+
+
+def _status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
 
 
 def _stop_tunnel(env: dict[str, str], host_name: str, tunnel_pid: int | None) -> None:
@@ -118,6 +132,7 @@ def test_up_url_opens_jupyterlab_and_a_cell_runs_in_the_envs_kernel(make_testbed
             wait.until(ec.url_contains("/login"))
             wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "input[type='password']")))
             assert not driver.find_elements(By.CSS_SELECTOR, ".jp-Launcher, .jp-LabShell")
+            assert _status(_api_url(url, "/api/contents")) == 403  # and the API refuses too
 
             # With it: JupyterLab, its launcher offering the env's kernel.
             driver.get(url)
