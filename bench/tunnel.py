@@ -11,10 +11,13 @@ one at a time, each forwarding a local port to Jupyter and another to that file 
 * the baseline: `ssh -N -L LOCAL:127.0.0.1:JUPYTER -L LOCAL2:127.0.0.1:PORT HOST` with the same ssh
   options as the other benchmarks (no connection sharing)
 
-Through each: download the file N times (--runs; a new connection each, read in 1 MiB chunks and
-thrown away), median MiB/s; then --requests GET /api/status to Jupyter (with the token) over ONE
-keep-alive HTTP/1.1 connection, and the same number again each on a NEW connection (a new SSH channel
-per request), median and p99 latency of each. The tunnels take turns run by run so drift hits all alike.
+All three are open at once (idle ones cost next to nothing). Through each in turn: --requests GET
+/api/status to Jupyter (with the token) over ONE keep-alive HTTP/1.1 connection, and the same number
+again each on a NEW connection (a new SSH channel per request): median and p99 latency of each. Then
+--runs rounds of downloading the file once through each tunnel (a new connection each, read in 1 MiB
+chunks and thrown away; the order rotates round by round so drift hits all alike): median MiB/s.
+The machine's cores are shared by both SSH ends, the file server and the client: on a busy or small
+machine, use more --runs.
 
 The tunnel carries everything a person does in JupyterLab, so it must not cost bandwidth against the
 ssh -L they would type themselves. Goal: openssh throughput at least 0.9 of bare ssh -L; asyncssh's
@@ -168,23 +171,22 @@ def measure(bed, host, env, penv, size, args) -> dict[str, dict[str, list[float]
 
     openers = {"ssh -L": bare_tunnel, "openssh": lambda: remoteenv_tunnel("openssh"),
                "asyncssh": lambda: remoteenv_tunnel("asyncssh")}
-    # Latency first, then downloads, with each tunnel in turn: one tunnel open at a time.
-    for name in names:
-        jport, tok, fport, close = openers[name]()
-        try:
+    opened = {}
+    try:
+        for name in names:
+            opened[name] = openers[name]()
+        for name in names:
+            jport, tok, _, _ = opened[name]
             wait_status(jport, tok)
             latencies(jport, tok, 50, True)  # warm up (Jupyter's first requests are slower)
             results[name]["keep-alive"] = latencies(jport, tok, args.requests, True)
             results[name]["new connection"] = latencies(jport, tok, args.requests, False)
-        finally:
-            close()
-    for _ in range(args.runs):
-        for name in names:
-            jport, tok, fport, close = openers[name]()
-            try:
-                results[name]["download"].append(download(fport, size))
-            finally:
-                close()
+        for run in range(args.runs):
+            for name in names[run % len(names):] + names[:run % len(names)]:
+                results[name]["download"].append(download(opened[name][2], size))
+    finally:
+        for name in reversed(list(opened)):
+            opened[name][3]()
     return results
 
 

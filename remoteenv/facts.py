@@ -253,6 +253,11 @@ def parse(output: str) -> HostFacts:
         elif key == "q" and len(values) >= 2:
             facts.answers[values[0]] = values[1]
     facts.conda = list(conda.values())
+    # A Jupyter server's state file outlives it: whether it runs is its process's (pid and start time).
+    alive = {p.name: p.alive for p in facts.processes}
+    for server in facts.jupyter:
+        if isinstance(server, dict):
+            server["alive"] = alive.get(f"jupyter-{server.get('name')}", False)
     return facts
 
 

@@ -14,6 +14,9 @@ command -v useradd >/dev/null 2>&1 || missing="$missing passwd"
 # Test hosts make venvs with Debian's /usr/bin/python3 (the venv distribution, the conda stand-in).
 /usr/bin/python3 -c 'import ensurepip' >/dev/null 2>&1 || missing="$missing python3-venv"
 command -v curl >/dev/null 2>&1 || missing="$missing curl"
+# JupyterLab is a web page: a real headless browser loads it (tests/integration/test_browser.py).
+command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
+command -v chromedriver >/dev/null 2>&1 || missing="$missing chromium-driver"
 if [ -n "$missing" ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         echo "installing:$missing"

@@ -107,7 +107,9 @@ def render(name: str, f: HostFacts):  # -> rich renderable
     else:
         table.add_row("conda", "none found")
     table.add_row("Jupyter (remoteenv)", "\n".join(
-        f"pid {j.get('pid')} · {j.get('env', '?')} · port {j.get('port') or j.get('sock')}" for j in f.jupyter)
+        f"{j.get('name', '?')}: pid {j.get('pid')} · {j.get('env', '?')} · "
+        + (f"socket {j['sock']}" if j.get("sock") else f"port {j.get('port')}")
+        + ("" if j.get("alive") else " · not running") for j in f.jupyter)
         or "none")
     return table
 

@@ -134,6 +134,11 @@ def test_the_token_is_in_no_argv_and_no_file_others_can_read(ready):
         mode, _path = line.split(" ", 1)
         assert mode in ("600", "700"), line
     assert other.run(f"cat {host.home}/.remoteenv/jupyter/main.token", check=False).returncode != 0
+    # The probe reports the server, alive, and not its token.
+    probe = remoteenv("probe", host.name, "--json", env=bed.env)
+    assert token not in probe.out
+    servers = probe.json()["jupyter"]
+    assert [(s["name"], s["pid"], s["alive"]) for s in servers] == [("main", first["hosts"][0]["jupyter_pid"], True)]
     # Locally: the tunnel records hold the URL: 0600 in a 0700 folder.
     tunnels = bed.bed.client.home / ".local/state/remoteenv/tunnels"
     assert oct(tunnels.stat().st_mode & 0o777) == "0o700"
@@ -288,3 +293,20 @@ def test_stop_ends_only_the_managed_server_and_socket_mode_works_end_to_end(read
         assert host.run(f"stat -c %a {state['sock']}").stdout.strip() in ("600", "700")
     finally:
         host.run("pkill -u $(id -u) -f 'jupyter-lab --no-browser --ip=127.0.0.1 --port=0$'", check=False)
+
+
+def test_jupyter_start_restart_and_logs(ready):
+    bed, _first = ready
+    host = bed.hosts[0]
+    before = json.loads(host.run("cat ~/.remoteenv/jupyter/main.json").stdout)
+    token = host.run("cat ~/.remoteenv/jupyter/main.token").stdout
+    plan = remoteenv("jupyter", "start", host.name, "--dist", "venv", "--plan", env=bed.env)
+    assert plan.code == 0 and "nothing to change" in plan.out, plan.out  # it runs and answers
+    again = remoteenv("jupyter", "start", host.name, "--dist", "venv", "--restart", "--json", env=bed.env)
+    assert again.code == 0, again.out + again.err
+    after = json.loads(host.run("cat ~/.remoteenv/jupyter/main.json").stdout)
+    assert after["pid"] != before["pid"] and after["port"] != 0
+    assert host.run("cat ~/.remoteenv/jupyter/main.token").stdout != token  # a restart has a new token
+    logs = remoteenv("jupyter", "logs", host.name, "--name", "main", "-n", "200", env=bed.env)
+    assert logs.code == 0 and "Jupyter Server" in logs.out
+    assert host.run("cat ~/.remoteenv/jupyter/main.token").stdout not in logs.out + again.out
