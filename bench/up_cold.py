@@ -10,7 +10,7 @@ of the default runtime folder for jupyter-forward's) so each side starts Jupyter
 * ours: `remoteenv up HOST ... --detach --no-open --json` in a fresh process, then GET /api/status
   (header `Authorization: token TOKEN`) on the printed URL until it answers 200 (polled every 10 ms).
 * baseline: jupyter-forward (PyPI; install it into a venv of its own and pass its script with
-  --jupyter-forward) doing the same: `jupyter-forward start HOST --conda-env main --port LOCAL`, until
+  --jupyter-forward) doing the same: `jupyter-forward HOST --conda-env main --port LOCAL`, until
   it prints its URL ("Jupyter Lab URL: http://localhost:LOCAL/?token=...") and that URL answers 200 in
   the same way. It never exits (it tails Jupyter's log), so it is ended once its URL answers.
 
@@ -150,7 +150,7 @@ def main() -> None:
         host.run(f"mkdir -p ~/bin && cat > ~/bin/activate <<'EOF'\n{shim}EOF\n")
         # A real user's jupyter-forward: its own HOME's ssh config, no browser, wide lines (its URL unwrapped).
         jf_env = {**env, "BROWSER": "true", "COLUMNS": "1000", "TERM": "dumb"}
-        jf = [args.jupyter_forward, "start", host.name, "--conda-env", os.path.basename(env_path)]
+        jf = [args.jupyter_forward, host.name, "--conda-env", os.path.basename(env_path)]
 
         def stop_all() -> None:
             run_ok(remoteenv_argv("down", host.name), penv)
