@@ -54,9 +54,14 @@ def open_tunnel(host: Host, inv: Inventory, forwards: list[Forward], *, backend:
     if detach:
         from remoteenv.tunnel import keeper
 
+        argv = None
+        if name == "openssh":
+            from remoteenv.tunnel.openssh import OpenSSHBackend
+
+            argv = OpenSSHBackend(host, forwards, api.connect_options(inv)).argv()
         record = records.Record(id=records.new_id(host.name, forwards[0].local_port), host=host.name, backend=name,
                                 forwards=[f.to_json() for f in forwards], inventory=GLOBALS.inventory, url=url,
-                                service=service)
+                                service=service, argv=argv)
         for old in records.load_all():
             if old.id == record.id:
                 records.stop(old)

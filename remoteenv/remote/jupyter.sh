@@ -128,28 +128,16 @@ start() {
     pid=$detached_pid
     started=$(date +%s)
 
-    # Ready when its runtime file names where it listens and it answers there.
-    info=$runtime/jpserver-$pid.json
-    deadline=$(( $(date +%s) + wait ))
-    where=
-    while :; do
-        if [ -z "$(start_time "$pid")" ]; then
-            tail -n 15 "$log" | sed 's/^/  | /'
-            fail start "jupyter exited at start (log: ~/.remoteenv/jupyter/jupyter-$name.log)"
-        fi
-        if [ -z "$where" ] && [ -f "$info" ]; then
-            if [ "$socket" = 1 ]; then where=$sock
-            else where=$(sed -n 's/^ *"port": *\([0-9][0-9]*\).*/\1/p' "$info" | head -n 1)
-            fi
-        fi
-        if [ -n "$where" ] && "$env/bin/python" "$ready" ping "$name" "$where"; then break; fi
-        if [ "$(date +%s)" -ge "$deadline" ]; then
-            tail -n 15 "$log" | sed 's/^/  | /'
-            kill -TERM "$pid" 2>/dev/null || true
-            fail start "jupyter did not answer within ${wait}s (log: ~/.remoteenv/jupyter/jupyter-$name.log)"
-        fi
-        sleep 0.2
-    done
+    # Ready when its runtime file names where it listens and it answers there: one python process
+    # polls both (a new one every turn would cost more than the turn).
+    rc=0
+    where=$("$env/bin/python" "$ready" wait "$name" "$runtime/jpserver-$pid.json" "$wait") || rc=$?
+    if [ "$rc" != 0 ]; then
+        tail -n 15 "$log" | sed 's/^/  | /'
+        if [ "$rc" = 3 ]; then fail start "jupyter exited at start (log: ~/.remoteenv/jupyter/jupyter-$name.log)"; fi
+        kill -TERM "$pid" 2>/dev/null || true
+        fail start "jupyter did not answer within ${wait}s (log: ~/.remoteenv/jupyter/jupyter-$name.log)"
+    fi
 
     port=0
     sockval=

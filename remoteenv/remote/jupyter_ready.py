@@ -3,7 +3,9 @@
 Kept by remote/jupyter.sh as ~/.remoteenv/jupyter/ready.py and run with the env's own python:
     ready.py key   NAME ENV APP SOCKET DIR GPUS   print the settings key a server so started has
     ready.py check NAME ENV APP SOCKET DIR GPUS   exit 0: alive, started with these settings, answers
-    ready.py ping  NAME                           exit 0: alive and answers /api/status with its token
+    ready.py ping  NAME [WHERE]                   exit 0: alive and answers /api/status with its token
+    ready.py wait  NAME INFO SECONDS              a server just started: wait until its runtime file INFO
+                                                  names where it listens and it answers there; print that
 Other exits: 2 no such server (or unreadable state), 3 its process is gone, 4 other settings,
 5 it does not answer. The probe asks `check` (one question in its round trip), so an unchanged
 host needs no further trip. Standard library only: it runs in any env, with no remoteenv there.
@@ -78,11 +80,38 @@ def answers(name, where=None):
         conn.close()
 
 
+def wait(name, info, seconds):
+    import time
+
+    deadline = time.monotonic() + float(seconds)
+    where = None
+    while time.monotonic() < deadline:
+        if not alive(name):
+            return 3
+        if where is None and os.path.exists(info):
+            try:
+                with open(info) as fh:
+                    state = json.load(fh)
+                where = state.get("sock") or str(state.get("port") or "") or None
+            except ValueError:
+                pass  # being written
+        if where is not None and answers(name, where):
+            print(where)
+            return 0
+        time.sleep(0.05)
+    return 5
+
+
 def main(argv):
     action, name = argv[1], argv[2]
     if action == "key":
         print(key(*argv[3:8]))
         return 0
+    if action == "wait":
+        try:
+            return wait(name, argv[3], argv[4])
+        except (OSError, IndexError):
+            return 2
     try:
         if not alive(name):
             return 3

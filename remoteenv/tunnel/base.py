@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 class Backend(ABC):
     name = ""
 
-    def __init__(self, host: Host, forwards: Sequence[Forward], options: ConnectOptions) -> None:
+    def __init__(self, host: Host, forwards: Sequence[Forward], options: ConnectOptions | None) -> None:
         self.host = host
         self.forwards = list(forwards)
         self.options = options

@@ -23,9 +23,6 @@ def main(argv: list[str]) -> int:
     if record is None:
         print(f"no tunnel record at {argv[1]}", file=sys.stderr)
         return 2
-    from remoteenv import api
-    from remoteenv.inventory import load_inventory, resolve
-
     record.pid = os.getpid()
 
     def log(line: str) -> None:
@@ -39,10 +36,21 @@ def main(argv: list[str]) -> int:
             record.save()
 
     try:
-        inventory = load_inventory(record.inventory)
-        host = resolve(inventory, record.host)
         forwards = [Forward(int(f["local_port"]), str(f["remote"]), str(f.get("label", ""))) for f in record.forwards]
-        tunnel = Tunnel(host, forwards, api.connect_options(inventory), backend=record.backend, on_event=on_event)
+        if record.backend == "openssh" and record.argv:
+            from remoteenv.tunnel.openssh import OpenSSHBackend
+
+            named = _Named(record.host)
+            backend = OpenSSHBackend(named, forwards, None, argv=record.argv)  # type: ignore[arg-type]
+            tunnel = Tunnel(named, forwards, None, backend=backend, on_event=on_event)  # type: ignore[arg-type]
+        else:
+            from remoteenv import api
+            from remoteenv.inventory import load_inventory, resolve
+
+            inventory = load_inventory(record.inventory)
+            host = resolve(inventory, record.host)
+            tunnel = Tunnel(host, forwards, api.connect_options(inventory), backend=record.backend,
+                            on_event=on_event)
         tunnel.open()
     except RemoteenvError as exc:
         record.state, record.message = "failed", exc.one_line()
@@ -51,13 +59,22 @@ def main(argv: list[str]) -> int:
         return 1
 
     def stop(signum: int, frame: object) -> None:
+        # At once, not at the next turn of keep()'s loop: `remoteenv down` waits for this process.
         tunnel.stopping.set()
+        tunnel.backend.close()
 
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, stop)
     tunnel.keep()
     records.remove(record)
     return 0
+
+
+class _Named:
+    """What a backend needs of a host when its command is given: the name, for messages."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
 
 
 def spawn(record: records.Record, timeout: float = 60.0) -> records.Record:
@@ -91,7 +108,7 @@ def spawn(record: records.Record, timeout: float = 60.0) -> records.Record:
             proc.terminate()
             records.remove(record)
             raise TunnelError(f"the tunnel did not open within {timeout:g}s")
-        time.sleep(0.05)
+        time.sleep(0.02)
 
 
 if __name__ == "__main__":

@@ -15,8 +15,6 @@ import subprocess
 import time
 from pathlib import Path
 
-from remoteenv.inventory.sshconfig import config_path
-from remoteenv.transport import hostkeys, keepalive
 from remoteenv.tunnel import TunnelError, listening
 from remoteenv.tunnel.base import Backend
 
@@ -35,19 +33,27 @@ def _quote_files(paths: list[str]) -> str:
 class OpenSSHBackend(Backend):
     name = "openssh"
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args, argv: list[str] | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._proc: subprocess.Popen[bytes] | None = None
         self._error = ""
+        self._argv = argv  # a detached keeper gets the command its parent built (no inventory to load)
 
     def argv(self) -> list[str]:
+        if self._argv is not None:
+            return list(self._argv)
+        # Here, not at the top: a detached keeper that is given its command starts without paramiko.
+        from remoteenv.inventory.sshconfig import config_path
+        from remoteenv.transport import hostkeys, keepalive
+
         host, options = self.host, self.options
         binary = ssh_binary()
         if binary is None:
             raise TunnelError("no ssh client on this machine", "install OpenSSH's client, or use --backend asyncssh")
         config = config_path()
         interval, count = keepalive.settings(host, options)
-        tokens = hostkeys.ssh_tokens(host.name, host.hostname, host.port, host.user or _local_user(), host.proxy_jump)
+        tokens = hostkeys.ssh_tokens(host.name, host.hostname, host.port, host.user or _local_user(),
+                                     host.proxy_jump)
         user_files = [str(p) for p in hostkeys.user_files(hostkeys.option_files(host.user_known_hosts_file,
                                                                                   tokens=tokens))]
         global_files = [str(p) for p in hostkeys.global_files(hostkeys.option_files(host.global_known_hosts_file))]

@@ -38,28 +38,32 @@ def default_backend() -> str:
     return "openssh" if ssh_binary() else "asyncssh"
 
 
-def make_backend(name: str, host: Host, forwards: Sequence[Forward], options: ConnectOptions) -> Backend:
+def make_backend(name: str, host: Host, forwards: Sequence[Forward], options: ConnectOptions | None) -> Backend:
     if name == "openssh":
         from remoteenv.tunnel.openssh import OpenSSHBackend
 
         return OpenSSHBackend(host, forwards, options)
     if name == "asyncssh":
+        from remoteenv.transport import ConnectOptions
         from remoteenv.tunnel.asyncssh_backend import AsyncSSHBackend
 
-        return AsyncSSHBackend(host, forwards, options)
+        return AsyncSSHBackend(host, forwards, options or ConnectOptions())
     raise TunnelError(f"unknown tunnel backend {name!r}", f"one of: {', '.join(BACKENDS)}")
 
 
 class Tunnel:
     """`forwards` to `host`, kept open by `backend` until close(); events go to `on_event`."""
 
-    def __init__(self, host: Host, forwards: Sequence[Forward], options: ConnectOptions, *,
-                 backend: str | None = None, on_event: Callable[[TunnelEvent], None] | None = None,
+    def __init__(self, host: Host, forwards: Sequence[Forward], options: ConnectOptions | None, *,
+                 backend: str | Backend | None = None, on_event: Callable[[TunnelEvent], None] | None = None,
                  open_timeout: float = OPEN_TIMEOUT, max_delay: float = MAX_DELAY) -> None:
         self.host = host
         self.forwards = list(forwards)
-        self.backend_name = backend or default_backend()
-        self.backend = make_backend(self.backend_name, host, self.forwards, options)
+        if isinstance(backend, Backend):
+            self.backend_name, self.backend = backend.name, backend
+        else:
+            self.backend_name = backend or default_backend()
+            self.backend = make_backend(self.backend_name, host, self.forwards, options)
         self.on_event = on_event or (lambda event: None)
         self.open_timeout = open_timeout
         self.max_delay = max_delay
