@@ -194,6 +194,74 @@ def each_host(hosts: list[Host], inventory: Inventory, job: Callable[[Connection
     return out
 
 
+class GPUPoller:
+    """The GPUs of `hosts`, asked again at each poll() over connections that stay open between polls.
+
+    Each host is asked in a thread of its own; a host that has not answered within a poll's timeout
+    shows its last answer (or "no answer yet") and never holds the others up. A host whose connection
+    failed is connected again at the next poll.
+    """
+
+    def __init__(self, hosts: list[Host], inventory: Inventory, *, forks: int = 64,
+                 accept_new_host_key: bool = False) -> None:
+        self.hosts = hosts
+        self.options = connect_options(inventory, accept_new_host_key=accept_new_host_key)
+        self._conns: dict[str, Connection] = {}
+        self._busy: dict[str, threading.Thread] = {}
+        self._last: dict[str, object] = {}
+        self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(forks)
+        self._closed = False
+
+    def _ask(self, host: Host) -> None:
+        from remoteenv import gpus
+
+        with self._slots:
+            conn = self._conns.get(host.name)
+            try:
+                if conn is None:
+                    conn = connect(host, self.options)
+                    if self._closed:
+                        conn.close()
+                        return
+                    self._conns[host.name] = conn
+                answer = gpus.query(conn)
+            except RemoteenvError as exc:
+                answer = gpus.HostGPUs(host.name, error=exc.one_line())
+                dead = self._conns.pop(host.name, None)
+                if dead is not None:
+                    dead.close()
+            with self._lock:
+                self._last[host.name] = answer
+
+    def poll(self, timeout: float = 30.0) -> list:  # -> list[gpus.HostGPUs]
+        import time
+
+        from remoteenv import gpus
+
+        started: list[threading.Thread] = []
+        for host in self.hosts:
+            running = self._busy.get(host.name)
+            if running is not None and running.is_alive():
+                continue  # still busy with the last poll's question
+            thread = threading.Thread(target=self._ask, args=(host,), daemon=True, name=f"gpus-{host.name}")
+            self._busy[host.name] = thread
+            thread.start()
+            started.append(thread)
+        deadline = time.monotonic() + timeout
+        for thread in started:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        with self._lock:
+            return [self._last.get(h.name) or gpus.HostGPUs(h.name, error=f"no answer within {timeout:g}s")
+                    for h in self.hosts]
+
+    def close(self) -> None:
+        self._closed = True
+        for conn in list(self._conns.values()):
+            conn.close()
+        self._conns.clear()
+
+
 def env_packages(hosts: list[Host], inventory: Inventory, name: str, prefix: str, *, forks: int = 32,
                  accept_new_host_key: bool = False):  # -> list[envstate.EnvPackages]
     """What env `name` under `prefix` holds on each host, read at once in the fleet pool."""

@@ -15,7 +15,10 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from remoteenv.errors import CommandFailed
+from remoteenv.gpus import GPU, Report
 from remoteenv.scripts import script
+
+__all__ = ["GPU", "CondaInstall", "FileState", "FileText", "HostFacts", "Process", "Query", "gather", "parse"]
 
 if TYPE_CHECKING:
     from remoteenv.transport import Connection
@@ -111,14 +114,6 @@ class Query:
 
 
 @dataclass
-class GPU:
-    index: int
-    name: str
-    memory_mib: int | None
-    driver: str
-
-
-@dataclass
 class CondaInstall:
     prefix: str
     version: str | None
@@ -154,6 +149,7 @@ class HostFacts:
     python3_path: str | None = None
     tools: list[str] = field(default_factory=list)
     gpus: list[GPU] = field(default_factory=list)
+    gpu_error: str | None = None  # nvidia-smi is there and failed (a driver problem)
     cuda_version: str | None = None
     conda: list[CondaInstall] = field(default_factory=list)
     jupyter: list[dict[str, Any]] = field(default_factory=list)
@@ -185,7 +181,8 @@ class HostFacts:
             "disk_free_bytes": self.disk_free_bytes,
             "glibc": self.glibc,
             "python3": {"path": self.python3_path, "version": self.python3} if self.python3 else None,
-            "gpus": [asdict(g) for g in self.gpus],
+            "gpus": [g.to_json() for g in self.gpus],
+            "gpu_error": self.gpu_error,
             "cuda_version": self.cuda_version,
             "conda": [{"prefix": c.prefix, "version": c.version, "envs": list(c.envs)} for c in self.conda],
             "jupyter": list(self.jupyter),
@@ -210,6 +207,7 @@ def parse(output: str) -> HostFacts:
     """Probe output -> HostFacts. Unknown keys are ignored (newer scripts, older parsers)."""
     facts = HostFacts()
     conda: dict[str, CondaInstall] = {}
+    gpu_report = Report()
     for line in output.splitlines():
         key, _, rest = line.partition("\t")
         values = rest.split("\t")
@@ -230,10 +228,8 @@ def parse(output: str) -> HostFacts:
             facts.python3_path, facts.python3 = values[0], values[1] or None
         elif key == "tool":
             facts.tools.append(value)
-        elif key == "gpu":
-            gpu = _parse_gpu(value)
-            if gpu:
-                facts.gpus.append(gpu)
+        elif key in ("gpu", "app", "ps", "gpuerr"):
+            gpu_report.add(key, value)
         elif key == "cuda":
             facts.cuda_version = value or None
         elif key == "conda" and values:
@@ -253,19 +249,13 @@ def parse(output: str) -> HostFacts:
         elif key == "q" and len(values) >= 2:
             facts.answers[values[0]] = values[1]
     facts.conda = list(conda.values())
+    facts.gpus, facts.gpu_error = gpu_report.finish()
     # A Jupyter server's state file outlives it: whether it runs is its process's (pid and start time).
     alive = {p.name: p.alive for p in facts.processes}
     for server in facts.jupyter:
         if isinstance(server, dict):
             server["alive"] = alive.get(f"jupyter-{server.get('name')}", False)
     return facts
-
-
-def _parse_gpu(csv_line: str) -> GPU | None:
-    parts = [p.strip() for p in csv_line.split(",")]
-    if len(parts) < 4 or _int(parts[0]) is None:
-        return None
-    return GPU(int(parts[0]), parts[1], _int(parts[2]), parts[3])
 
 
 def gather(conn: Connection, queries: list[Query] | tuple[Query, ...] = (), timeout: float = 60) -> HostFacts:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from remoteenv import distributions, jupyter, paths
+from remoteenv import gpus as gpus_mod
 from remoteenv.errors import ConfigError
 from remoteenv.tunnel import Forward, free_local_port
 
@@ -131,3 +132,40 @@ def wait_answers(local_port: int, token: str, timeout: float = 30.0) -> bool:
         if time.monotonic() > deadline:
             return False
         time.sleep(0.2)
+
+
+@dataclass(frozen=True)
+class GPUChoice:
+    host: str
+    gpus: str  # CUDA_VISIBLE_DEVICES
+    reason: str
+
+
+def choose_gpu(answer: gpus_mod.HostGPUs, running: jupyter.Server | None = None) -> GPUChoice:
+    """`up --gpu auto` on one host: the GPU its running Jupyter has, else the free one with most memory."""
+    if answer.error:
+        raise ConfigError(f"{answer.host}: cannot choose a GPU: {answer.error}", "give one with --gpu N")
+    if not answer.nvidia_smi or not answer.gpus:
+        raise ConfigError(f"{answer.host}: no GPU (no nvidia-smi)", "drop --gpu, or choose a host with GPUs")
+    if running is not None and running.alive and running.gpus not in ("", "-"):
+        return GPUChoice(answer.host, running.gpus, f"GPU {running.gpus}: its Jupyter runs there already")
+    free = answer.free_gpus
+    if not free:
+        busy = ", ".join(f"{g.index} ({len(g.processes)} process(es))" for g in answer.gpus)
+        raise ConfigError(f"{answer.host}: no free GPU: {busy}", "share one with --gpu N, or see remoteenv gpus")
+    best = free[0]
+    return GPUChoice(answer.host, str(best.index),
+                     f"GPU {best.index} is free ({best.name}, {(best.memory_free_mib or 0) / 1024:.0f} GiB free)")
+
+
+def pick_host(answers: list[gpus_mod.HostGPUs]) -> tuple[str, str]:
+    """`up --pick-free`: the host with the most free GPU memory on free GPUs; (host, why)."""
+    scored = [(sum(g.memory_free_mib or 0 for g in a.free_gpus), len(a.free_gpus), a) for a in answers
+              if not a.error and a.free_gpus]
+    if not scored:
+        reasons = "; ".join(f"{a.host}: {a.error or 'no free GPU'}" for a in answers)
+        raise ConfigError(f"no host has a free GPU ({reasons})", "see remoteenv gpus")
+    memory, count, best = max(scored, key=lambda s: (s[0], s[1]))  # a tie: the first in inventory order
+    others = ", ".join(f"{a.host} {m / 1024:.0f} GiB" for m, _, a in scored if a is not best)
+    why = f"{count} free GPU(s), {memory / 1024:.0f} GiB free" + (f" (next: {others})" if others else "")
+    return best.host, why

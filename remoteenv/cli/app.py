@@ -59,8 +59,8 @@ def _globals(
 
 # The command modules, in help order: each has register(app). A module listed here and missing is
 # an error at start-up (a broken install), never a command silently gone.
-COMMAND_MODULES = ("up", "probe", "hosts", "jupyter", "tunnel", "playbook", "conda", "env", "export", "sandbox",
-                   "demo")
+COMMAND_MODULES = ("up", "probe", "hosts", "gpus", "jupyter", "tunnel", "playbook", "conda", "env", "export",
+                   "sandbox", "demo")
 
 
 def _register() -> None:

@@ -46,8 +46,9 @@ def demo(
     err_console().print(f"up on the sandbox: a venv with {', '.join(DEMO_REQUIREMENTS.split())}", highlight=False)
     try:
         up(hosts=[sandbox.NAME], file=spec, env="demo", dist="venv", wheelhouse=wheelhouse, no_open=no_open,
-           detach=True, group=None, limit=None, mirror=None, app="lab", socket=False, gpu=None, local_port=None,
-           backend=None, forks=1, as_json=False, accept_new_host_key=False)
+           detach=True, group=None, limit=None, mirror=None, accept_anaconda_tos=False, pick_free=False,
+           app="lab", socket=False, gpu=None, local_port=None, backend=None, forks=1, as_json=False,
+           accept_new_host_key=False)
     except typer.Exit as done:
         if done.exit_code == 0:
             err_console().print("\nOpen the URL above. Next:\n"

@@ -35,14 +35,18 @@ def err_console() -> Console:
     return Console(stderr=True, highlight=False)
 
 
-def print_json(data: Any) -> None:
+def print_json(data: Any, compact: bool = False) -> None:
+    """`data` as JSON on stdout: indented, or with `compact` one line (a stream of objects)."""
+    indent = None if compact else 2
     try:
-        text = json.dumps(data, indent=2, sort_keys=False, default=str)
+        text = json.dumps(data, indent=indent, sort_keys=False, default=str)
     except (TypeError, ValueError, RecursionError):
         # A value from a person's file that JSON cannot hold as it is (a date as a key, a number
         # too long to print): print it as text rather than fail at the last step.
-        text = json.dumps(jsonable(data), indent=2, sort_keys=False, default=str)
+        text = json.dumps(jsonable(data), indent=indent, sort_keys=False, default=str)
     sys.stdout.write(text + "\n")
+    if compact:
+        sys.stdout.flush()
 
 
 def jsonable(value: Any, depth: int = 0) -> Any:

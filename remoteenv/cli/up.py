@@ -29,7 +29,11 @@ def up(
     env: Annotated[str | None, typer.Option(
         "--env", "-e", help="The env's name (default: the file's name:, else main).", show_default=False)] = None,
     dist: Annotated[str | None, typer.Option(
-        "--dist", "-d", help="miniconda (default), miniforge, micromamba or venv.", show_default=False)] = None,
+        "--dist", "-d", help="miniforge (default: conda-forge, no terms to accept), miniconda, micromamba or venv.",
+        show_default=False)] = None,
+    accept_anaconda_tos: Annotated[bool, typer.Option(
+        "--accept-anaconda-tos", help="With --dist miniconda: accept Anaconda's terms for its default channels.")
+    ] = False,
     mirror: Annotated[str | None, typer.Option(
         "--mirror", metavar="NAME|URL", help="tuna, ustc, bfsu, or a mirror's URL: for conda and pip.",
         show_default=False)] = None,
@@ -40,7 +44,10 @@ def up(
     socket: Annotated[bool, typer.Option(
         "--socket", help="Jupyter on a Unix socket in a 0700 folder instead of a loopback port.")] = False,
     gpu: Annotated[str | None, typer.Option(
-        "--gpu", metavar="N[,M]", help="CUDA_VISIBLE_DEVICES for Jupyter and its kernels.", show_default=False)] = None,
+        "--gpu", metavar="auto|N[,M]", help="CUDA_VISIBLE_DEVICES for Jupyter and its kernels; auto: a free GPU.",
+        show_default=False)] = None,
+    pick_free: Annotated[bool, typer.Option(
+        "--pick-free", help="Of the selected hosts, only the one with the most free GPU memory.")] = False,
     local_port: LocalPortOpt = None,
     backend: BackendOpt = None,
     no_open: Annotated[bool, typer.Option("--no-open", help="Do not open the browser.")] = False,
@@ -62,6 +69,8 @@ def up(
       remoteenv up gpu-box
       remoteenv up gpu-box -f environment.yml --dist miniforge
       remoteenv up gpu-box --dist venv -f requirements.txt --detach
+      remoteenv up gpu-box --gpu auto
+      remoteenv up --group lab --pick-free --gpu auto
       remoteenv up --group lab --no-open
     """
     from remoteenv.errors import ConfigError
@@ -73,17 +82,25 @@ def up(
         raise ConfigError(f"--app must be lab or notebook, not {app!r}")
     inv = common.inventory()
     selected = common.select_hosts(inv, hosts, group, limit)
-    dist_name = dist or str(selected[0].vars.get("conda_dist") or "miniconda")
+    dist_name = dist or str(selected[0].vars.get("conda_dist") or "miniforge")
     choice = choose_env_file(file, dist_name)
     if choice.minimal:
         err_console().print(f"no environment.yml or requirements.txt here: a minimal env (jupyterlab, ipykernel) "
                             f"from {choice.path}", highlight=False)
+    if pick_free or (gpu or "").lower() == "auto":
+        from remoteenv import envspec
+
+        server = env or envspec.load(choice.path).name or "main"  # the jupyter server is named for its env
+        selected = _gpu_choices(selected, inv, pick_free, (gpu or "").lower() == "auto", server, accept_new_host_key)
+        gpu = None if (gpu or "").lower() == "auto" else gpu  # chosen per host, in its vars
     pb = load_playbook(PLAYBOOK)
     extra = playbook_vars(choice.path, env_name=env, dist=dist, app=app, socket=socket, gpus=gpu)
     if mirror:
         extra["conda_mirror"] = mirror
     if wheelhouse:
         extra["conda_wheelhouse"] = str(wheelhouse.resolve())
+    if accept_anaconda_tos:
+        extra["conda_accept_anaconda_tos"] = "true"
 
     def run(on_event, output_every):
         return run_playbook(pb, selected, inv, forks=forks, accept_new_host_key=accept_new_host_key,
@@ -145,6 +162,34 @@ def _tunnels(results: list[Running], selected: list[Host], inv: Inventory, local
                      "jupyter_pid": endpoint.server.pid, "tunnel_pid": one.pid,
                      "reused": bool(result.status == "ok")})
     return opened, rows, failed
+
+
+def _gpu_choices(selected: list[Host], inv: Inventory, pick_free: bool, auto: bool, server: str,
+                 accept_new_host_key: bool) -> list[Host]:
+    """--pick-free: the host with the most free GPU memory; --gpu auto: a free GPU on each host (its
+    `jupyter_gpus` var). One round trip per host, and says why."""
+    from remoteenv import api, jupyter
+    from remoteenv import gpus as gpus_mod
+    from remoteenv.workstation import choose_gpu, pick_host
+
+    def ask(conn):
+        servers = jupyter.status(conn, [server]) if auto else []
+        return gpus_mod.query(conn), (servers[0] if servers else None)
+
+    with err_console().status("asking the hosts' GPUs"):
+        answers = api.each_host(selected, inv, ask, accept_new_host_key=accept_new_host_key)
+    found = [a.value[0] if a.value else gpus_mod.HostGPUs(a.host, error=a.error) for a in answers]
+    if pick_free:
+        name, why = pick_host(found)
+        err_console().print(f"picked {name}: {why}", highlight=False)
+        keep = [i for i, h in enumerate(selected) if h.name == name]
+        selected, answers, found = [selected[i] for i in keep], [answers[i] for i in keep], [found[i] for i in keep]
+    if auto:
+        for host, answer, gpus in zip(selected, answers, found, strict=True):
+            choice = choose_gpu(gpus, answer.value[1] if answer.value else None)
+            host.vars["jupyter_gpus"] = choice.gpus
+            err_console().print(f"{host.name}: {choice.reason}", highlight=False)
+    return selected
 
 
 def _replace_earlier(host: str, service: str) -> int | None:

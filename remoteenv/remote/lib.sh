@@ -76,3 +76,33 @@ detach_start() {
     detached_start=$(start_time "$detached_pid")
     printf '%s %s\n' "$detached_pid" "$detached_start" >"$d_dir/$d_name.pid"
 }
+# gpu_report: the GPUs and their compute processes, as nvidia-smi gives them (remoteenv/gpus.py joins
+# them), one line each; nothing without nvidia-smi. A hung driver is cut off where timeout(1) exists.
+#   gpu<TAB>index, uuid, name, memory.used, memory.total, utilization.gpu, temperature.gpu, power.draw,
+#       power.limit, driver_version
+#   app<TAB>gpu_uuid, pid, used_memory
+#   ps<TAB>PID USER ARGS
+#   gpuerr<TAB>EXIT<TAB>the first line nvidia-smi printed
+gpu_report() {
+    command -v nvidia-smi >/dev/null 2>&1 || return 0
+    g_tab=$(printf '\t')
+    g_t=
+    if command -v timeout >/dev/null 2>&1; then g_t="timeout 15"; fi
+    g_rc=0
+    g_out=$($g_t nvidia-smi --query-gpu=index,uuid,name,memory.used,memory.total,utilization.gpu,temperature.gpu,power.draw,power.limit,driver_version \
+        --format=csv,noheader,nounits 2>&1) || g_rc=$?
+    if [ "$g_rc" != 0 ]; then
+        printf 'gpuerr\t%s\t%s\n' "$g_rc" "$(printf '%s\n' "$g_out" | head -n 1)"
+        return 0
+    fi
+    printf '%s\n' "$g_out" | sed "/^\$/d; s/^/gpu$g_tab/"
+    g_apps=$($g_t nvidia-smi --query-compute-apps=gpu_uuid,pid,used_memory --format=csv,noheader,nounits \
+        2>/dev/null) || g_apps=
+    printf '%s\n' "$g_apps" | sed "/^\$/d; s/^/app$g_tab/"
+    g_pids=$(printf '%s\n' "$g_apps" | cut -d, -f2 | tr -cd '0-9\n' | sed '/^$/d' | tr '\n' ',')
+    [ -n "$g_pids" ] || return 0
+    g_user=user:32  # procps cuts `user` at 8 characters; busybox knows only `user`
+    ps -o "$g_user=" -p $$ >/dev/null 2>&1 || g_user=user
+    ps -o "pid=,$g_user=,args=" -p "${g_pids%,}" 2>/dev/null | sed "s/^ *//; s/^/ps$g_tab/"
+    return 0
+}

@@ -59,8 +59,7 @@ for tool in curl wget timeout sha256sum setsid nohup bash; do
 done
 
 if have nvidia-smi; then
-    nvidia-smi --query-gpu=index,name,memory.total,driver_version --format=csv,noheader,nounits 2>/dev/null |
-        while IFS= read -r line; do emit "gpu${T}${line}"; done
+    gpu_report  # lines keyed gpu, app, ps, gpuerr (lib.sh)
     cuda=$(nvidia-smi 2>/dev/null | sed -n 's/.*CUDA Version: *\([0-9][0-9.]*\).*/\1/p' | head -n 1)
     emit "cuda${T}${cuda}"
 fi

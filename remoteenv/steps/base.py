@@ -133,8 +133,9 @@ class Step:
     def see_later_steps(self, later: list[Step]) -> None:
         """Told the steps that come after this one on the host (a facts step asks their questions)."""
 
-    def use_env(self, name: str, path: str) -> None:
-        """Told by an earlier env step which environment it makes (a jupyter step runs from it)."""
+    def use_env(self, env: Any) -> None:
+        """Told of an earlier env step (its `env_name` and `path`, read when needed: they come from its
+        file), for a step that uses the environment it makes (a jupyter step runs from it)."""
 
     def prepare(self) -> None:
         """Read local inputs (files, templates); raise ConfigError before any host is touched."""

@@ -96,7 +96,7 @@ class Env(Step):
 
     def see_later_steps(self, later: list[Step]) -> None:
         for step in later:
-            step.use_env(self.env_name, self.path)
+            step.use_env(self)
 
     @property
     def env_name(self) -> str:

@@ -72,6 +72,7 @@ class Jupyter(Step):
         self._env_name = str(p["env"] or variables.get("env_name") or "") or None
         self._env_path = remote_path(str(p["env_path"])) if p["env_path"] else None
         self.wait = float(p["wait"]) if p["wait"] is not None else jupyter.DEFAULT_WAIT
+        self._env_step: Any = None  # an earlier env step, whose env this serves (use_env)
 
     @classmethod
     def validate(cls, params: dict[str, Any], where: str) -> None:
@@ -79,16 +80,19 @@ class Jupyter(Step):
         if isinstance(app, str) and "{{" not in app and app not in jupyter.APPS:  # a template is checked rendered
             raise ConfigError(f"{where}: jupyter app must be one of {', '.join(jupyter.APPS)}, not {app!r}")
 
-    def use_env(self, name: str, path: str) -> None:
+    def use_env(self, env: Any) -> None:
         if not self.params["env"] and not self.params["env_path"]:
-            self._env_name, self._env_path = name, path
+            self._env_step = env
 
     @property
     def settings(self) -> jupyter.Settings:
         p, variables = self.params, self._variables
-        env_name = self._env_name or "main"
-        if self._env_path:
-            path = self._env_path
+        if self._env_step is not None:
+            env_name, env_path = self._env_step.env_name, self._env_step.path
+        else:
+            env_name, env_path = self._env_name or "main", self._env_path
+        if env_path:
+            path = env_path
         else:
             dist = distributions.get(str(p["dist"] or variables.get("conda_dist") or "miniconda"))
             prefix = remote_path(str(p["prefix"] or variables.get("conda_prefix") or dist.default_prefix))

@@ -13,7 +13,11 @@ FAKE_SMI = Path(__file__).resolve().parents[1] / "fakes" / "nvidia-smi"
 
 
 def A100(index: int) -> dict:
-    return {"index": index, "name": "NVIDIA A100-SXM4-80GB", "memory_mib": 81920, "driver": "550.54.15"}
+    """An idle stand-in A100 as probe --json gives it: the first schema's keys, then the GPU view's."""
+    return {"index": index, "name": "NVIDIA A100-SXM4-80GB", "memory_mib": 81920, "driver": "550.54.15",
+            "uuid": f"GPU-5e2b9b5a-0d4c-4f3e-9a1b-{index:012d}", "memory_used_mib": 0, "utilization_pct": 0,
+            "temperature_c": 32, "power_w": 62.35, "power_limit_w": 400.0, "processes": [],
+            "memory_free_mib": 81920, "free": True}
 
 
 FACT_KEYS = {"schema", "hostname", "user", "home", "os", "kernel", "arch", "cpus", "memory_bytes",

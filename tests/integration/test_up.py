@@ -72,7 +72,7 @@ class Bed:
 def ready():
     house = wheelhouse.wheelhouse_or_skip()
     try:
-        bed = testbed_lib.make_testbed(2)
+        bed = testbed_lib.make_testbed(2, gpus=[2, 0])
     except testbed_lib.TestbedUnavailable as error:
         if testbed_lib._in_ci():
             pytest.fail(f"no testbed on this machine: {error}")
@@ -293,6 +293,33 @@ def test_stop_ends_only_the_managed_server_and_socket_mode_works_end_to_end(read
         assert host.run(f"stat -c %a {state['sock']}").stdout.strip() in ("600", "700")
     finally:
         host.run("pkill -u $(id -u) -f 'jupyter-lab --no-browser --ip=127.0.0.1 --port=0$'", check=False)
+
+
+def test_gpu_auto_puts_jupyter_on_a_free_gpu_and_pick_free_chooses_the_host(ready):
+    bed, _first = ready
+    h01, h02 = bed.hosts
+    other = int(h02.run("nohup sleep 603 >/dev/null 2>&1 & echo $!").stdout)  # another user's job on GPU 0
+    try:
+        h01.run(f"printf 'proc 0 {other} 30000\\n' > ~/.fake-gpu-state")
+        up = bed.up("--gpu", "auto", "--detach", "--json", host=h01.name)
+        assert up.code == 0, up.out + up.err
+        assert "h01: GPU 1 is free" in up.err
+        server = up.json()["jupyter_pid"]
+        environ = Path(f"/proc/{server}/environ").read_bytes().split(b"\0")
+        assert b"CUDA_VISIBLE_DEVICES=1" in environ
+        # Its own kernel now holds GPU 1: a second `up --gpu auto` keeps it there (same server).
+        h01.run(f"printf 'proc 0 {other} 30000\\nproc 1 {server} 2000\\n' > ~/.fake-gpu-state")
+        again = bed.up("--gpu", "auto", "--detach", "--json", host=h01.name)
+        assert again.code == 0 and again.json()["jupyter_pid"] == server, again.out + again.err
+        assert "GPU 1: its Jupyter runs there already" in again.err
+        # Of the group, only h01 has a free GPU: --pick-free takes it and says why.
+        h01.run(f"printf 'proc 0 {other} 30000\\n' > ~/.fake-gpu-state")
+        pick = bed.up("--group", "lab", "--pick-free", "--detach", "--json")
+        assert pick.code == 0, pick.out + pick.err
+        assert "picked h01: 1 free GPU(s)" in pick.err and pick.json()["host"] == "h01"
+    finally:
+        h02.run(f"kill {other}", check=False)
+        h01.run("rm -f ~/.fake-gpu-state")
 
 
 def test_jupyter_start_restart_and_logs(ready):

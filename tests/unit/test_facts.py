@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from remoteenv import facts
+from remoteenv import facts, gpus
 
 FAKES = Path(__file__).resolve().parents[1] / "fakes"
 
@@ -65,7 +65,7 @@ def test_remoteenv_jupyter_state_files_are_reported(tmp_path):
     state = tmp_path / ".remoteenv" / "jupyter"
     state.mkdir(parents=True)
     (state / "a.json").write_text('{\n "pid": 42,\n "port": 8123,\n "env": "torch"\n}\n')
-    assert run_probe(tmp_path).jupyter == [{"pid": 42, "port": 8123, "env": "torch"}]
+    assert run_probe(tmp_path).jupyter == [{"pid": 42, "port": 8123, "env": "torch", "alive": False}]
 
 
 def test_queries_are_answered_in_the_same_run(tmp_path):
@@ -100,20 +100,45 @@ def test_unknown_query_kind_is_refused():
         facts.Query("stat", "~/x")
 
 
+A100 = "0, GPU-aa, NVIDIA A100-SXM4-80GB, 1024, 81920, 37, 45, 250.50, 400.00, 550.54.15"
+
+
 @pytest.mark.parametrize("line, expected", [
-    ("0, NVIDIA A100-SXM4-80GB, 81920, 550.54.15", facts.GPU(0, "NVIDIA A100-SXM4-80GB", 81920, "550.54.15")),
-    ("1, Tesla T4, [N/A], 535.1", facts.GPU(1, "Tesla T4", None, "535.1")),
+    (A100, facts.GPU(0, "NVIDIA A100-SXM4-80GB", 81920, "550.54.15", uuid="GPU-aa", memory_used_mib=1024,
+                     utilization_pct=37, temperature_c=45, power_w=250.5, power_limit_w=400.0)),
+    ("1, GPU-bb, Tesla T4, [N/A], [N/A], [Not Supported], 40, [N/A], [N/A], 535.1",
+     facts.GPU(1, "Tesla T4", None, "535.1", uuid="GPU-bb", temperature_c=40)),
     ("No devices were found", None),
+    ("0, NVIDIA A100-SXM4-80GB, 81920, 550.54.15", None),  # not the fields asked for
 ])
 def test_gpu_lines(line, expected):
     parsed = facts.parse(f"gpu\t{line}\n").gpus
     assert parsed == ([expected] if expected else [])
 
 
+def test_gpu_processes_are_joined_with_their_users_and_free_is_decided():
+    parsed = facts.parse(
+        f"gpu\t{A100}\n"
+        "gpu\t1, GPU-bb, NVIDIA A100-SXM4-80GB, 300, 81920, 0, 30, 60.00, 400.00, 550.54.15\n"
+        "app\tGPU-aa, 4242, 1020\napp\tGPU-zz, 7, 10\napp\tgarbage\n"
+        "ps\t4242 alice python train.py --epochs 3\n")
+    busy, idle = parsed.gpus
+    assert busy.processes == [gpus.GPUProcess(4242, "alice", 1020, "python train.py --epochs 3")]
+    assert not busy.free and idle.free and idle.memory_free_mib == 81620
+    assert busy.to_json()["processes"][0]["user"] == "alice" and busy.to_json()["free"] is False
+
+
+def test_a_failing_nvidia_smi_is_an_error_not_a_crash():
+    parsed = facts.parse("gpuerr\t9\tNVIDIA-SMI has failed because it couldn't communicate with the driver\n")
+    assert parsed.gpus == [] and "exit 9" in parsed.gpu_error and "couldn't communicate" in parsed.gpu_error
+    garbage = gpus.parse("nvidia-smi\t1\ngpu\t??? not,csv,,,\ngpu\t0, trunc\n", "h")
+    assert garbage.gpus == [] and "cannot read" in garbage.error
+
+
 def test_json_schema_keys_are_stable():
     assert set(facts.HostFacts().to_json()) == {
         "schema", "hostname", "user", "home", "os", "kernel", "arch", "cpus", "memory_bytes",
-        "disk_free_bytes", "glibc", "python3", "gpus", "cuda_version", "conda", "jupyter", "processes"}
+        "disk_free_bytes", "glibc", "python3", "gpus", "gpu_error", "cuda_version", "conda", "jupyter", "processes"}
 
 
 def test_detached_processes_are_parsed():

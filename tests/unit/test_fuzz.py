@@ -185,6 +185,10 @@ def problem_of(code: int, err: str, seconds: float) -> str | None:
         return f"took {seconds:.1f}s"
     if code == 0:
         return None if all(ln.startswith(("warning: ", "hint: ")) for ln in lines) else "stderr on success"
+    # Warnings (each with its hint) may come first, from files read before the one that failed.
+    while len(lines) >= 2 and lines[0].startswith("warning: ") and lines[1].startswith("hint: "):
+        lines = lines[2:]
+    lines = [ln for ln in lines if not ln.startswith("warning: ")]
     if not lines or not lines[0].startswith("error: ") or len(lines) > 2 \
             or any(not ln.startswith("hint: ") for ln in lines[1:]):
         return "not one error line (and one hint)"

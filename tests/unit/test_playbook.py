@@ -30,10 +30,12 @@ def error_of(path: Path) -> ConfigError:
 
 # -- shipped playbooks ------------------------------------------------------------------------
 @pytest.mark.parametrize("name", ["workstation", "examples/hello"])
-def test_shipped_playbooks_load_by_name(name):
+def test_shipped_playbooks_load_by_name(name, tmp_path):
     pb = load_playbook(name)
     assert pb.path == pbmod.shipped_dir() / f"{name}.yaml"
-    steps = pb.build_for(None)
+    spec = tmp_path / "requirements.txt"  # the workstation's env file is the person's (up passes it)
+    spec.write_text("jupyterlab\nipykernel\n")
+    steps = pb.build_for(None, {"env_file": str(spec)} if name == "workstation" else None)
     assert steps and all(s.describe() for s in steps)
 
 

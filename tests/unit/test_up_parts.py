@@ -52,10 +52,11 @@ def step(variables=None, **params) -> Jupyter:
 def test_jupyter_step_finds_its_env_from_an_earlier_env_step_or_the_vars():
     s = step({"conda_dist": "venv"})
     assert s.settings.env == "~/.remoteenv/venv/envs/main" and s.settings.name == "main"
-    s.use_env("torch", "~/miniforge3/envs/torch")
+    earlier = type("EnvStep", (), {"env_name": "torch", "path": "~/miniforge3/envs/torch"})()
+    s.use_env(earlier)
     assert s.settings.env == "~/miniforge3/envs/torch" and s.settings.name == "torch"
     named = step({"conda_dist": "miniforge", "env_name": "lab"}, env="work")
-    named.use_env("torch", "~/miniforge3/envs/torch")  # an explicit env wins over the earlier step's
+    named.use_env(earlier)  # an explicit env wins over the earlier step's
     assert named.settings.env == "~/miniforge3/envs/work"
 
 
@@ -139,3 +140,35 @@ def test_the_ssh_command_line_checks_host_keys_strictly_and_carries_no_secret(tm
     assert "ServerAliveInterval=5" in pairs and "ServerAliveCountMax=3" in pairs
     assert argv[argv.index("-F") + 1] == os.devnull  # no ssh config here: none, not /root's
     assert argv[-2:] == ["--", "gpu"] and "-L" in argv and "127.0.0.1:8888:127.0.0.1:41000" in argv
+
+
+def _gpu(index: int, used: int, procs: int = 0, total: int = 81920):
+    from remoteenv.gpus import GPU, GPUProcess
+
+    return GPU(index, "NVIDIA A100", total, "550", uuid=f"GPU-{index}", memory_used_mib=used,
+               processes=[GPUProcess(1000 + i) for i in range(procs)])
+
+
+def test_gpu_auto_keeps_the_running_servers_gpu_else_takes_the_freest():
+    from remoteenv.gpus import HostGPUs
+
+    answer = HostGPUs("h", [_gpu(0, 30000, 1), _gpu(1, 500), _gpu(2, 100)])
+    choice = workstation.choose_gpu(answer)
+    assert choice.gpus == "2" and "GPU 2 is free" in choice.reason
+    running = jupyter.Server(name="main", pid=1, app="lab", env="/e", dir="/d", gpus="0", alive=True)
+    assert workstation.choose_gpu(answer, running).gpus == "0"  # its kernels are what hold GPU 0
+    with pytest.raises(Exception, match="no free GPU"):
+        workstation.choose_gpu(HostGPUs("h", [_gpu(0, 900, 1)]))
+    with pytest.raises(Exception, match="no GPU"):
+        workstation.choose_gpu(HostGPUs("h", [], nvidia_smi=False))
+
+
+def test_pick_free_takes_the_host_with_the_most_free_gpu_memory_and_says_why():
+    from remoteenv.gpus import HostGPUs
+
+    answers = [HostGPUs("a", [_gpu(0, 100), _gpu(1, 70000, 1)]), HostGPUs("b", [_gpu(0, 100), _gpu(1, 100)]),
+               HostGPUs("c", error="unreachable"), HostGPUs("d", [], nvidia_smi=False)]
+    host, why = workstation.pick_host(answers)
+    assert host == "b" and "2 free GPU(s)" in why and "a 80 GiB" in why
+    with pytest.raises(Exception, match="no host has a free GPU"):
+        workstation.pick_host(answers[2:])
