@@ -24,6 +24,8 @@ T = TypeVar("T")
 
 # After a cancel, how long jobs get to stop by themselves before they are left behind.
 CANCEL_GRACE = 3.0
+# After a second signal, how long the live hosts' interrupts may still take to leave.
+INTERRUPT_GRACE = 1.0
 
 
 class Cancelled(Exception):
@@ -37,6 +39,7 @@ class Fleet(Generic[T]):
         self.forks = max(1, forks)
         self.signum: int | None = None  # the first signal that cancelled the run
         self._signals = 0
+        self._stopping: list[threading.Thread] = []  # close_all's, one a connection
         self._conns_lock = threading.Lock()
         self._conns: dict[int, Connection] = {}
         self._closed = False
@@ -88,10 +91,14 @@ class Fleet(Generic[T]):
                 if done:
                     break
                 if self.cancel.is_set() and deadline is None:
-                    # Closing can block on a dead link: never in this thread.
-                    threading.Thread(target=self.close_all, name="remoteenv-cancel", daemon=True).start()
+                    self.close_all()
                     deadline = time.monotonic() + CANCEL_GRACE
                 if deadline is not None and (self._signals >= 2 or time.monotonic() >= deadline):
+                    # Even in a hurry, the live hosts' interrupts get a moment to leave: what runs there
+                    # must stop with the run.
+                    until = time.monotonic() + INTERRUPT_GRACE
+                    for thread in list(self._stopping):
+                        thread.join(max(0.0, until - time.monotonic()))
                     break
         with changed:
             return [value for index, value in enumerate(items) if index not in finished]
@@ -126,16 +133,22 @@ class Fleet(Generic[T]):
             pass
 
     def close_all(self) -> None:
-        """Stop what runs on every host: signal the commands, then close the connections."""
+        """Stop what runs on every host: signal the commands, then close the connections. Returns at
+        once: each connection is stopped in a thread of its own (a dead link blocks its own, no other)."""
         with self._conns_lock:
             self._closed = True
             conns = list(self._conns.values())
-        for conn in conns:
-            conn.interrupt()
-        if conns:
-            time.sleep(0.3)  # lets the signal requests reach the hosts before the connections go
-        for conn in conns:
-            try:
-                conn.close()
-            except Exception:  # as in release
-                pass
+        threads = [threading.Thread(target=_stop, args=(conn,), name="remoteenv-cancel", daemon=True)
+                   for conn in conns]
+        self._stopping.extend(threads)
+        for thread in threads:
+            thread.start()
+
+
+def _stop(conn: Connection) -> None:
+    conn.interrupt()
+    time.sleep(0.3)  # lets the signal requests reach the host before the connection goes
+    try:
+        conn.close()
+    except Exception:  # as in release
+        pass

@@ -127,9 +127,8 @@ class Connection:
         refuses the signal request for root logins (no privilege separation after a root login), so
         the scripts' processes are also found by the marker their environment carries and signalled.
         """
-        if self._running:
-            self._signal_marked(signal)
-        for chan in list(self._running):
+        running = list(self._running)
+        for chan in running:
             try:
                 msg = paramiko.Message()
                 msg.add_byte(paramiko.common.cMSG_CHANNEL_REQUEST)
@@ -140,6 +139,9 @@ class Connection:
                 chan.transport._send_user_message(msg)  # paramiko has no public call for this request
             except (paramiko.SSHException, OSError, EOFError, AttributeError):
                 pass
+        if running:
+            # After the signal requests (instant where sshd honours them): scanning /proc takes longer.
+            self._signal_marked(signal)
 
     def _signal_marked(self, signal: str, timeout: float = 3.0) -> None:
         """`kill -SIGNAL` every process on the host whose environment holds this connection's marker."""
