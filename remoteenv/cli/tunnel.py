@@ -43,33 +43,86 @@ class Opened:
     pid: int | None = None  # the ssh process, or the detached keeper
 
 
+class Opening:
+    """A tunnel being opened (in a detached keeper, or in a thread here); finish() waits for it."""
+
+    def __init__(self, host: Host, inv: Inventory, forwards: list[Forward], *, backend: str | None, detach: bool,
+                 url: str = "", service: str = "") -> None:
+        from remoteenv import api
+        from remoteenv.tunnel import records
+        from remoteenv.tunnel.supervisor import Tunnel, default_backend
+
+        self.host, self.forwards, self.url, self.detach = host.name, forwards, url, detach
+        self.error: Exception | None = None
+        name = backend or default_backend()
+        if detach:
+            from remoteenv.tunnel import keeper
+
+            argv = None
+            if name == "openssh":
+                from remoteenv.tunnel.openssh import OpenSSHBackend
+
+                argv = OpenSSHBackend(host, forwards, api.connect_options(inv)).argv()
+            self.record = records.Record(id=records.new_id(host.name, forwards[0].local_port), host=host.name,
+                                         backend=name, forwards=[f.to_json() for f in forwards],
+                                         inventory=GLOBALS.inventory, url=url, service=service, argv=argv)
+            for old in records.load_all():
+                if old.id == self.record.id:
+                    records.stop(old)
+            self.proc = keeper.start(self.record)
+            return
+        self.tunnel = Tunnel(host, forwards, api.connect_options(inv), backend=name, on_event=_say)
+        self.thread = threading.Thread(target=self._open, daemon=True, name=f"tunnel-open-{host.name}")
+        self.thread.start()
+
+    def _open(self) -> None:
+        try:
+            self.tunnel.open()
+        except Exception as exc:  # handed to finish(), in the caller's thread
+            self.error = exc
+
+    def finish(self, url: str | None = None, timeout: float = 60.0) -> Opened:
+        """The open tunnel (its URL set now when it was not known at the start); raises its error."""
+        from remoteenv.tunnel import keeper
+
+        if url is not None:
+            self.url = url
+        if self.detach:
+            record = keeper.wait_open(self.record, self.proc, timeout)
+            if record.url != self.url:
+                record.url = self.url
+                record.save()  # the keeper does not write again until its state changes
+            return Opened(self.host, self.forwards, self.url, pid=record.pid)
+        self.thread.join(timeout)
+        if self.error is not None:
+            raise self.error
+        if self.thread.is_alive():
+            self.cancel()
+            from remoteenv.tunnel import TunnelError
+
+            raise TunnelError(f"{self.host}: the tunnel did not open within {timeout:g}s")
+        return Opened(self.host, self.forwards, self.url, tunnel=self.tunnel, pid=self.tunnel.pid)
+
+    def cancel(self) -> None:
+        """Give it up (it went to the wrong place, or the run failed)."""
+        from remoteenv.tunnel import records
+
+        if self.detach:
+            record = records.load(self.record.path) or self.record
+            record.pid = record.pid or self.proc.pid
+            records.stop(record)
+            if self.proc.poll() is None:
+                self.proc.terminate()
+            return
+        self.tunnel.stopping.set()
+        self.thread.join(5)
+        self.tunnel.backend.close()
+
+
 def open_tunnel(host: Host, inv: Inventory, forwards: list[Forward], *, backend: str | None, detach: bool,
                 url: str = "", service: str = "") -> Opened:
     """Open `forwards` to `host`: in this process (returned open), or in a detached keeper."""
-    from remoteenv import api
-    from remoteenv.tunnel import records
-    from remoteenv.tunnel.supervisor import Tunnel, default_backend
-
-    name = backend or default_backend()
-    if detach:
-        from remoteenv.tunnel import keeper
-
-        argv = None
-        if name == "openssh":
-            from remoteenv.tunnel.openssh import OpenSSHBackend
-
-            argv = OpenSSHBackend(host, forwards, api.connect_options(inv)).argv()
-        record = records.Record(id=records.new_id(host.name, forwards[0].local_port), host=host.name, backend=name,
-                                forwards=[f.to_json() for f in forwards], inventory=GLOBALS.inventory, url=url,
-                                service=service, argv=argv)
-        for old in records.load_all():
-            if old.id == record.id:
-                records.stop(old)
-        record = keeper.spawn(record)
-        return Opened(host.name, forwards, url, pid=record.pid)
-    tunnel = Tunnel(host, forwards, api.connect_options(inv), backend=name, on_event=_say)
-    tunnel.open()
-    return Opened(host.name, forwards, url, tunnel=tunnel, pid=tunnel.pid)
+    return Opening(host, inv, forwards, backend=backend, detach=detach, url=url, service=service).finish()
 
 
 def _say(event: TunnelEvent) -> None:

@@ -11,7 +11,16 @@ import typer
 from remoteenv.cli import common, views
 from remoteenv.cli.output import err_console, print_json
 from remoteenv.cli.playbook import HostsArg
-from remoteenv.cli.tunnel import BackendOpt, DetachOpt, LocalPortOpt, Opened, hold, open_browser, open_tunnel
+from remoteenv.cli.tunnel import (
+    BackendOpt,
+    DetachOpt,
+    LocalPortOpt,
+    Opened,
+    Opening,
+    hold,
+    open_browser,
+    open_tunnel,
+)
 
 if TYPE_CHECKING:
     from remoteenv.inventory import Host, Inventory
@@ -87,10 +96,10 @@ def up(
     if choice.minimal:
         err_console().print(f"no environment.yml or requirements.txt here: a minimal env (jupyterlab, ipykernel) "
                             f"from {choice.path}", highlight=False)
-    if pick_free or (gpu or "").lower() == "auto":
-        from remoteenv import envspec
+    from remoteenv import envspec
 
-        server = env or envspec.load(choice.path).name or "main"  # the jupyter server is named for its env
+    server = env or envspec.load(choice.path).name or "main"  # the jupyter server is named for its env
+    if pick_free or (gpu or "").lower() == "auto":
         selected = _gpu_choices(selected, inv, pick_free, (gpu or "").lower() == "auto", server, accept_new_host_key)
         gpu = None if (gpu or "").lower() == "auto" else gpu  # chosen per host, in its vars
     pb = load_playbook(PLAYBOOK)
@@ -107,14 +116,23 @@ def up(
                             extra_vars=extra, cancel=threading.Event(), on_event=on_event,
                             output_every=output_every)
 
-    report = views.watch(run, title=f"up {', '.join(h.name for h in selected)}", hosts=[h.name for h in selected],
-                         total_steps=len(pb.steps), mode="apply", stream_json=False, live=not as_json)
+    # Ready hosts answer in one round trip; their tunnels open meanwhile, to where Jupyter was last time.
+    early, ports = _open_early(selected, inv, f"jupyter {server}", local_port, backend, detach)
+    try:
+        report = views.watch(run, title=f"up {', '.join(h.name for h in selected)}", hosts=[h.name for h in selected],
+                             total_steps=len(pb.steps), mode="apply", stream_json=False, live=not as_json)
+    except BaseException:
+        for opening in early.values():
+            opening.cancel()
+        raise
     if report.cancelled:
+        for opening in early.values():
+            opening.cancel()
         raise typer.Exit(report.exit_code())
     results = running(report)
     if any(r.endpoint() is None for r in results) and not as_json:
         views.print_summary(report, "the same command again (it continues where it stopped)")
-    opened, rows, failed = _tunnels(results, selected, inv, local_port, backend, detach)
+    opened, rows, failed = _tunnels(results, selected, inv, local_port, backend, detach, early, ports)
     _print(rows, as_json)
     if opened and not no_open and not as_json:
         open_browser(opened[0].url)
@@ -124,43 +142,87 @@ def up(
     raise typer.Exit(1 if failed else 0)
 
 
-def _tunnels(results: list[Running], selected: list[Host], inv: Inventory, local_port: int | None,
-             backend: str | None, detach: bool) -> tuple[list[Opened], list[dict], bool]:
+def _open_early(selected: list[Host], inv: Inventory, service: str, local_port: int | None, backend: str | None,
+                detach: bool) -> tuple[dict[str, Opening], dict[str, int]]:
+    """Tunnels to where each host's server was the last time (the probe confirms it), opening while the
+    playbook runs; the background tunnels of an earlier `up` to it give way, and their ports are reused."""
     from remoteenv.errors import RemoteenvError
+    from remoteenv.tunnel import Forward, free_local_port, records
+
+    early: dict[str, Opening] = {}
+    ports: dict[str, int] = {}  # the local port each host's tunnel had before
+    taken: set[int] = set()
+    for i, host in enumerate(selected):
+        earlier = _replace_earlier(host.name, service)
+        if earlier:
+            ports[host.name] = earlier
+        last = records.recall(host.name, service)
+        if last is None:
+            continue
+        try:
+            port = free_local_port(local_port + i if local_port else earlier or int(last["local_port"]), taken)
+            taken.add(port)
+            early[host.name] = Opening(host, inv, [Forward(port, str(last["where"]), "jupyter")], backend=backend,
+                                       detach=detach, service=service)
+        except RemoteenvError:
+            continue  # opened after the run instead
+    return early, ports
+
+
+def _tunnels(results: list[Running], selected: list[Host], inv: Inventory, local_port: int | None,
+             backend: str | None, detach: bool, early: dict[str, Opening], ports: dict[str, int]
+             ) -> tuple[list[Opened], list[dict], bool]:
+    from remoteenv.errors import RemoteenvError
+    from remoteenv.tunnel import records
     from remoteenv.workstation import jupyter_forward, wait_answers
 
     by_name = {h.name: h for h in selected}
     opened: list[Opened] = []
     rows: list[dict] = []
-    taken: set[int] = set()
+    taken: set[int] = {o.forwards[0].local_port for o in early.values()}
     failed = False
     for i, result in enumerate(results):
         endpoint = result.endpoint()
+        pending = early.pop(result.host, None)
         if endpoint is None:
             failed = True
+            if pending is not None:
+                pending.cancel()
             rows.append({"host": result.host, "error": result.message or f"{result.status}"})
             continue
+        service = f"jupyter {endpoint.server.name}"
         try:
-            # An earlier `up --detach` of this server gives way, and its local port (a bookmarked URL) is reused.
-            earlier = _replace_earlier(result.host, f"jupyter {endpoint.server.name}")
-            wanted = local_port + i if local_port else earlier
-            forward = jupyter_forward(endpoint.server, wanted, taken)
-            taken.add(forward.local_port)
-            url = endpoint.url(forward.local_port)
-            one = open_tunnel(by_name[result.host], inv, [forward], backend=backend, detach=detach, url=url,
-                              service=f"jupyter {endpoint.server.name}")
-            if not wait_answers(forward.local_port, endpoint.token):
-                raise RemoteenvError(f"{result.host}: Jupyter does not answer through the tunnel on "
-                                     f"127.0.0.1:{forward.local_port}",
+            one = None
+            if pending is not None and pending.forwards[0].remote == endpoint.server.where:
+                try:
+                    one = pending.finish(endpoint.url(pending.forwards[0].local_port))
+                except RemoteenvError:
+                    one = None  # opened again below, as if it had not been tried
+            elif pending is not None:
+                pending.cancel()  # the server moved (restarted, or another port or socket)
+                taken.discard(pending.forwards[0].local_port)
+            if one is None:
+                wanted = (pending.forwards[0].local_port if pending
+                          else local_port + i if local_port else ports.get(result.host))
+                forward = jupyter_forward(endpoint.server, wanted, taken)
+                one = open_tunnel(by_name[result.host], inv, [forward], backend=backend, detach=detach,
+                                  url=endpoint.url(forward.local_port), service=service)
+            port = one.forwards[0].local_port
+            taken.add(port)
+            if not wait_answers(port, endpoint.token):
+                raise RemoteenvError(f"{result.host}: Jupyter does not answer through the tunnel on 127.0.0.1:{port}",
                                      f"see remoteenv jupyter logs {result.host} --name {endpoint.server.name}")
         except RemoteenvError as exc:
             failed = True
             rows.append({"host": result.host, "error": exc.one_line()})
             continue
+        records.remember(result.host, service, endpoint.server.where, port)
         opened.append(one)
-        rows.append({"host": result.host, "url": url, "local_port": forward.local_port, "env": endpoint.server.env,
+        rows.append({"host": result.host, "url": one.url, "local_port": port, "env": endpoint.server.env,
                      "jupyter_pid": endpoint.server.pid, "tunnel_pid": one.pid,
                      "reused": bool(result.status == "ok")})
+    for pending in early.values():
+        pending.cancel()
     return opened, rows, failed
 
 

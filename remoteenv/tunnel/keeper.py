@@ -77,20 +77,22 @@ class _Named:
         self.name = name
 
 
-def spawn(record: records.Record, timeout: float = 60.0) -> records.Record:
-    """Start a keeper for `record` in the background and return once its tunnel is open.
-
-    TunnelError when it fails (its log's last line says why) or does not open within `timeout`.
-    """
-    from remoteenv.tunnel import TunnelError
-
+def start(record: records.Record) -> subprocess.Popen:
+    """Start a keeper for `record` in the background; wait_open() then waits for its tunnel."""
     record.save()
     with open(record.log, "ab") as log:
         os.chmod(record.log, 0o600)
         kwargs: dict[str, object] = {"start_new_session": True} if os.name == "posix" else {
             "creationflags": getattr(subprocess, "DETACHED_PROCESS", 0)}
-        proc = subprocess.Popen([sys.executable, "-m", "remoteenv.tunnel.keeper", str(record.path)],
+        return subprocess.Popen([sys.executable, "-m", "remoteenv.tunnel.keeper", str(record.path)],
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, **kwargs)  # type: ignore[call-overload]
+
+
+def wait_open(record: records.Record, proc: subprocess.Popen, timeout: float = 60.0) -> records.Record:
+    """The record once the keeper's tunnel is open; TunnelError when it failed (its log's last line
+    says why) or did not open within `timeout`."""
+    from remoteenv.tunnel import TunnelError
+
     deadline = time.monotonic() + timeout
     while True:
         now = records.load(record.path)
@@ -109,6 +111,11 @@ def spawn(record: records.Record, timeout: float = 60.0) -> records.Record:
             records.remove(record)
             raise TunnelError(f"the tunnel did not open within {timeout:g}s")
         time.sleep(0.02)
+
+
+def spawn(record: records.Record, timeout: float = 60.0) -> records.Record:
+    """Start a keeper for `record` in the background and return once its tunnel is open."""
+    return wait_open(record, start(record), timeout)
 
 
 if __name__ == "__main__":

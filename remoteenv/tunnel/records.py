@@ -117,3 +117,31 @@ def stop(record: Record, timeout: float = 5.0) -> bool:
             os.kill(record.pid, signal.SIGKILL)
     remove(record)
     return was
+
+
+# -- where a service was last time --------------------------------------------------------------
+# `up` on a ready host opens its tunnel while the probe runs, to where the server listened last time
+# (its port on the host does not change while it runs); the probe's answer then confirms or corrects it.
+
+def _endpoints_path() -> Path:
+    return folder() / "endpoints.json"
+
+
+def recall(host: str, service: str) -> dict[str, Any] | None:
+    """{"where", "local_port"} of `service` on `host` the last time it was up, or None."""
+    try:
+        found = json.loads(_endpoints_path().read_text(encoding="utf-8")).get(f"{host}\t{service}")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return found if isinstance(found, dict) and found.get("where") and found.get("local_port") else None
+
+
+def remember(host: str, service: str, where: str, local_port: int) -> None:
+    try:
+        known = json.loads(_endpoints_path().read_text(encoding="utf-8"))
+        if not isinstance(known, dict):
+            known = {}
+    except (OSError, ValueError):
+        known = {}
+    known[f"{host}\t{service}"] = {"where": where, "local_port": local_port, "at": time.time()}
+    paths.write_private(_endpoints_path(), json.dumps(known, indent=1) + "\n")

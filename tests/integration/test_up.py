@@ -163,7 +163,24 @@ def test_a_second_up_reuses_the_server_in_one_round_trip_and_keeps_the_local_por
     assert token_of(now["url"]) not in json.dumps(report)
     listed = remoteenv("tunnels", "--json", env=bed.env).json()
     assert sorted(t["host"] for t in listed) == sorted(h.name for h in bed.hosts)
+    # The tunnel opened while the probe ran (to where Jupyter was last time), not after the run ended.
+    mine = next(t for t in listed if t["host"] == host)
+    run_end = (bed.bed.client.home / ".local/state/remoteenv/runs/last.json").stat().st_mtime
+    assert mine["started"] < run_end
     first["hosts"][0] = now
+
+    # Where Jupyter was last time is wrong (it moved): that early tunnel is dropped, the right one opened.
+    endpoints = bed.bed.client.home / ".local/state/remoteenv/tunnels/endpoints.json"
+    assert oct(endpoints.stat().st_mode & 0o777) == "0o600"
+    known = json.loads(endpoints.read_text())
+    known[f"{host}\tjupyter main"]["where"] = "127.0.0.1:1"
+    endpoints.write_text(json.dumps(known))
+    moved = bed.up("--detach", "--json", host=host)
+    assert moved.code == 0, moved.out + moved.err
+    assert moved.json()["local_port"] == now["local_port"]
+    assert status_code(now["local_port"], token_of(moved.json()["url"])) == 200
+    assert json.loads(endpoints.read_text())[f"{host}\tjupyter main"]["where"] != "127.0.0.1:1"
+    first["hosts"][0] = moved.json()
 
 
 def test_a_killed_ssh_and_a_cut_link_are_followed_by_a_working_tunnel(ready):
