@@ -85,24 +85,36 @@ detach_start() {
 #   gpuerr<TAB>EXIT<TAB>the first line nvidia-smi printed
 gpu_report() {
     command -v nvidia-smi >/dev/null 2>&1 || return 0
-    g_tab=$(printf '\t')
+    # Builtins where they do: on a fleet refreshed every few seconds each process counts.
     g_t=
     if command -v timeout >/dev/null 2>&1; then g_t="timeout 15"; fi
     g_rc=0
     g_out=$($g_t nvidia-smi --query-gpu=index,uuid,name,memory.used,memory.total,utilization.gpu,temperature.gpu,power.draw,power.limit,driver_version \
         --format=csv,noheader,nounits 2>&1) || g_rc=$?
     if [ "$g_rc" != 0 ]; then
-        printf 'gpuerr\t%s\t%s\n' "$g_rc" "$(printf '%s\n' "$g_out" | head -n 1)"
+        printf 'gpuerr\t%s\t%s\n' "$g_rc" "${g_out%%
+*}"
         return 0
     fi
-    printf '%s\n' "$g_out" | sed "/^\$/d; s/^/gpu$g_tab/"
+    printf '%s\n' "$g_out" | while IFS= read -r g_line; do [ -z "$g_line" ] || printf 'gpu\t%s\n' "$g_line"; done
     g_apps=$($g_t nvidia-smi --query-compute-apps=gpu_uuid,pid,used_memory --format=csv,noheader,nounits \
         2>/dev/null) || g_apps=
-    printf '%s\n' "$g_apps" | sed "/^\$/d; s/^/app$g_tab/"
-    g_pids=$(printf '%s\n' "$g_apps" | cut -d, -f2 | tr -cd '0-9\n' | sed '/^$/d' | tr '\n' ',')
+    g_pids=
+    g_nl='
+'
+    while [ -n "$g_apps" ]; do
+        g_line=${g_apps%%"$g_nl"*}
+        case $g_apps in *"$g_nl"*) g_apps=${g_apps#*"$g_nl"} ;; *) g_apps= ;; esac
+        [ -n "$g_line" ] || continue
+        printf 'app\t%s\n' "$g_line"
+        g_pid=${g_line#*,}
+        g_pid=${g_pid%%,*}
+        g_pid=${g_pid# }
+        case $g_pid in '' | *[!0-9]*) ;; *) g_pids="$g_pids${g_pids:+,}$g_pid" ;; esac
+    done
     [ -n "$g_pids" ] || return 0
-    g_user=user:32  # procps cuts `user` at 8 characters; busybox knows only `user`
-    ps -o "$g_user=" -p $$ >/dev/null 2>&1 || g_user=user
-    ps -o "pid=,$g_user=,args=" -p "${g_pids%,}" 2>/dev/null | sed "s/^ *//; s/^/ps$g_tab/"
+    # procps cuts `user` at 8 characters, so user:32; busybox knows only `user`.
+    { ps -o pid=,user:32=,args= -p "$g_pids" 2>/dev/null || ps -o pid=,user=,args= -p "$g_pids" 2>/dev/null; } |
+        while read -r g_line; do printf 'ps\t%s\n' "$g_line"; done
     return 0
 }
