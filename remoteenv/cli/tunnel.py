@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -108,11 +109,15 @@ class Opening:
         from remoteenv.tunnel import records
 
         if self.detach:
-            record = records.load(self.record.path) or self.record
-            record.pid = record.pid or self.proc.pid
-            records.stop(record)
+            # Our own child: terminate and reap it here (a zombie would look alive to records.stop).
             if self.proc.poll() is None:
                 self.proc.terminate()
+                try:
+                    self.proc.wait(5)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
+            records.remove(records.load(self.record.path) or self.record)
             return
         self.tunnel.stopping.set()
         self.thread.join(5)

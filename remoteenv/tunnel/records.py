@@ -93,13 +93,20 @@ def new_id(host: str, local_port: int) -> str:
 
 
 def pid_alive(pid: int) -> bool:
+    """Is `pid` a running process (not a zombie waiting to be reaped)?"""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as fh:
+            stat = fh.read()
+        return stat[stat.rindex(")") + 2:].split()[0] != "Z"
+    except (OSError, ValueError, IndexError):
+        return True  # no /proc (macOS, Windows): the signal test is all there is
+
 
 
 def stop(record: Record, timeout: float = 5.0) -> bool:
