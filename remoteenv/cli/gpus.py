@@ -45,6 +45,11 @@ def gpus(
     from remoteenv import api
 
     inv = common.inventory()
+    if not hosts and not group and not inv.entries:
+        from remoteenv.errors import ConfigError
+
+        raise ConfigError("no host given and no inventory to take them from",
+                          "name hosts (remoteenv gpus gpu-a gpu-b), or list them in hosts.yaml (see remoteenv hosts)")
     selected = common.select_hosts(inv, hosts, group, limit, default_all=True)
     poller = api.GPUPoller(selected, inv, forks=forks, accept_new_host_key=accept_new_host_key)
     try:

@@ -105,7 +105,7 @@ def status(
             for s in a.value or []:
                 state = ("[green]yes[/green]" if s.answers
                          else "[red]no[/red]" if s.alive else "[red]not running[/red]")
-                table.add_row(a.host, s.name, s.app, s.env, s.where, str(s.pid),
+                table.add_row(a.host, s.name, s.app, s.env.rstrip("/").rsplit("/", 1)[-1], s.where, str(s.pid),
                               _duration(s.uptime) if s.uptime is not None else "-", state)
         console().print(table)
     raise typer.Exit(api_exit(answers))
@@ -150,7 +150,8 @@ def stop(
 @jupyter_app.command("logs")
 def logs(
     host: Annotated[str, typer.Argument(help="The host.")],
-    name: Annotated[str, typer.Option("--name", help="The server's name (its env's name).")] = "main",
+    name: Annotated[str | None, typer.Option(
+        "--name", help="The server's name (its env's name; default: the only one there).", show_default=False)] = None,
     lines: Annotated[int, typer.Option("--lines", "-n", min=1, help="How many of the last lines.")] = 100,
     accept_new_host_key: common.AcceptNewOpt = False,
 ) -> None:
@@ -160,10 +161,21 @@ def logs(
       remoteenv jupyter logs gpu-box --name torch -n 50
     """
     from remoteenv import jupyter
+    from remoteenv.errors import RemoteenvError
 
-    answers = _on_hosts([host], None, None, lambda conn: jupyter.logs(conn, name, lines), 1, accept_new_host_key)
+    def read(conn):
+        names = [s.name for s in jupyter.status(conn)]
+        wanted = name or (names[0] if len(names) == 1 else None)
+        if wanted is None or wanted not in names:
+            there = ", ".join(names) or "none"
+            raise RemoteenvError(f"{conn.host.name}: " + (f"no Jupyter server named {name}" if name
+                                                          else "which Jupyter server? give --name"),
+                                 f"servers there: {there}")
+        return jupyter.logs(conn, wanted, lines)
+
+    answers = _on_hosts([host], None, None, read, 1, accept_new_host_key)
     if answers[0].error:
-        raise ConfigError(answers[0].error)
+        raise RemoteenvError(answers[0].error)
     typer.echo(answers[0].value or "", nl=False)
 
 

@@ -211,9 +211,12 @@ def resolve_services(host: Host, inv: Inventory, services: list[str], accept_new
             with api.open_host(host, inv, accept_new_host_key=accept_new_host_key) as conn:
                 servers = [s for s in jupyter.status(conn, [arg] if arg else []) if s.answers]
                 if not servers:
+                    from remoteenv.errors import RemoteenvError
+
                     named = f" named {arg}" if arg else ""
-                    raise ConfigError(f"{host.name}: no running Jupyter of remoteenv's{named}",
-                                      f"start one: remoteenv jupyter start {host.name} (or remoteenv up {host.name})")
+                    raise RemoteenvError(f"{host.name}: no running Jupyter of remoteenv's{named}",
+                                         f"start one with remoteenv up {host.name} (with the -f and --dist you used), "
+                                         "or remoteenv jupyter start --env NAME --dist D")
                 server = servers[0]
                 endpoint = jupyter.Endpoint(server, jupyter.read_token(conn, server.name))
             out.append(Service(server.where, f"jupyter {server.name}", DEFAULT_LOCAL_PORT, endpoint.url))

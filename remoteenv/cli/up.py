@@ -130,16 +130,19 @@ def up(
             opening.cancel()
         raise typer.Exit(report.exit_code())
     results = running(report)
+    summarised = set()
     if any(r.endpoint() is None for r in results) and not as_json:
         views.print_summary(report, "the same command again (it continues where it stopped)")
+        summarised = {r.host for r in results if r.endpoint() is None}
     opened, rows, failed = _tunnels(results, selected, inv, local_port, backend, detach, early, ports)
-    _print(rows, as_json)
+    _print(rows, as_json, summarised)
     if opened and not no_open and not as_json:
         open_browser(opened[0].url)
     if opened and not detach:
         names = ", ".join(o.host for o in opened)
         hold(opened, f"Jupyter keeps running on {names} (remoteenv jupyter stop {names} ends it)")
-    raise typer.Exit(1 if failed else 0)
+    # The run's own code when a host did not get through it (3: none could be reached), else 1 for a tunnel.
+    raise typer.Exit(report.exit_code() or (1 if failed else 0))
 
 
 def _open_early(selected: list[Host], inv: Inventory, service: str, local_port: int | None, backend: str | None,
@@ -266,12 +269,12 @@ def _replace_earlier(host: str, service: str) -> int | None:
     return port
 
 
-def _print(rows: list[dict], as_json: bool) -> None:
+def _print(rows: list[dict], as_json: bool, summarised: set[str] = frozenset()) -> None:  # type: ignore[assignment]
     if as_json:
         print_json(rows[0] if len(rows) == 1 else {"hosts": rows})
         return
     for row in rows:
-        if "error" in row:
+        if "error" in row and row["host"] not in summarised:  # the run's summary said it already
             err_console().print(f"{row['host']}: not up: {row['error']}", highlight=False)
     good = [row for row in rows if "url" in row]
     if len(rows) == 1 and good:

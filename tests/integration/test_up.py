@@ -354,3 +354,19 @@ def test_jupyter_start_restart_and_logs(ready):
     logs = remoteenv("jupyter", "logs", host.name, "--name", "main", "-n", "200", env=bed.env)
     assert logs.code == 0 and "Jupyter Server" in logs.out
     assert host.run("cat ~/.remoteenv/jupyter/main.token").stdout not in logs.out + again.out
+    # Without --name, the only server there; a name that is not there lists those that are.
+    only = remoteenv("jupyter", "logs", host.name, "-n", "5", env=bed.env)
+    assert only.code == 0 and only.out.strip(), only.err
+    nope = remoteenv("jupyter", "logs", host.name, "--name", "nope", env=bed.env)
+    assert nope.code == 1 and "no Jupyter server named nope" in nope.err and "servers there: main" in nope.err
+
+
+def test_up_on_an_unreachable_host_exits_3_and_says_it_once(ready):
+    bed, _first = ready
+    refused = bed.up(host=f"{bed.hosts[0].address}:2")  # nothing listens on port 2 there
+    assert refused.code == 3, refused.out + refused.err
+    assert "not up:" not in refused.err and "unreachable" in (refused.out + refused.err).lower()
+    stopped = remoteenv("jupyter", "stop", bed.hosts[1].name, env=bed.env)
+    assert stopped.code == 0
+    none = remoteenv("tunnel", bed.hosts[1].name, env=bed.env)
+    assert none.code == 1 and "no running Jupyter" in none.err and "remoteenv up" in none.err, none.err
