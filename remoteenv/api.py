@@ -266,25 +266,8 @@ def env_packages(hosts: list[Host], inventory: Inventory, name: str, prefix: str
                  accept_new_host_key: bool = False):  # -> list[envstate.EnvPackages]
     """What env `name` under `prefix` holds on each host, read at once in the fleet pool."""
     from remoteenv import envstate
-    from remoteenv.fleet import Cancelled as FleetCancelled
-    from remoteenv.fleet import Fleet
 
-    fleet: Fleet[int] = Fleet(connect_options(inventory, accept_new_host_key=accept_new_host_key), None, forks)
-    out = [envstate.EnvPackages(h.name, error="cancelled before it answered") for h in hosts]
-
-    def one(index: int) -> None:
-        conn = None
-        try:
-            conn = fleet.connect(hosts[index])
-            out[index] = envstate.EnvPackages(hosts[index].name, envstate.installed(conn, prefix, name))
-        except FleetCancelled:
-            pass
-        except RemoteenvError as exc:
-            out[index] = envstate.EnvPackages(hosts[index].name, error=exc.one_line())
-        finally:
-            fleet.release(conn)
-
-    fleet.run(list(range(len(hosts))), one)
-    if fleet.cancel.is_set():
-        raise Cancelled("the run", fleet.exit_code)
-    return out
+    answers = each_host(hosts, inventory, lambda conn: envstate.installed(conn, prefix, name), forks=forks,
+                        accept_new_host_key=accept_new_host_key)
+    return [envstate.EnvPackages(a.host, a.value) if a.error is None and a.value is not None
+            else envstate.EnvPackages(a.host, error=a.error) for a in answers]

@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from remoteenv.pids import alive
+
 LOG_ROTATE_BYTES = 1 << 20
 
 
@@ -58,21 +60,6 @@ def read_pid(pid_file: Path) -> int | None:
         return int(pid_file.read_text().split()[0])
     except (OSError, ValueError, IndexError):
         return None
-
-
-def alive(pid: int) -> bool:
-    """The process exists and is not a zombie (an unreaped zombie holds no port and does nothing)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rsplit(")", 1)[-1].split()[:1] != ["Z"]
 
 
 def command_line(pid: int) -> str | None:

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from remoteenv import paths
+from remoteenv import paths, pids
 
 
 def folder() -> Path:
@@ -51,7 +51,7 @@ class Record:
         paths.write_private(self.path, json.dumps(asdict(self), indent=2) + "\n")
 
     def alive(self) -> bool:
-        return self.pid is not None and pid_alive(self.pid)
+        return self.pid is not None and pids.alive(self.pid)
 
     def local_ports(self) -> list[int]:
         return [int(f["local_port"]) for f in self.forwards]
@@ -90,23 +90,6 @@ def remove(record: Record) -> None:
 def new_id(host: str, local_port: int) -> str:
     safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in host)
     return f"{safe}-{local_port}"
-
-
-def pid_alive(pid: int) -> bool:
-    """Is `pid` a running process (not a zombie waiting to be reaped)?"""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as fh:
-            stat = fh.read()
-        return stat[stat.rindex(")") + 2:].split()[0] != "Z"
-    except (OSError, ValueError, IndexError):
-        return True  # no /proc (macOS, Windows): the signal test is all there is
-
 
 
 def stop(record: Record, timeout: float = 5.0) -> bool:

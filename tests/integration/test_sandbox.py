@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import wheelhouse
 from cli_runner import remoteenv
+from jupyter_http import status_code
 
 from remoteenv import api, sandbox
 from remoteenv.errors import HostKeyMismatch
@@ -281,33 +282,17 @@ def test_demo_from_a_fresh_home(tmp_path, monkeypatch):
         url = result.out.strip().splitlines()[-1]  # the URL is the last line of stdout
         assert url.startswith("http://127.0.0.1:") and "/lab?token=" in url, result.out
         port, token = int(url.split(":")[2].split("/")[0]), url.split("token=")[1]
-        assert _http_status(port, token) == 200 and _http_status(port, None) == 403
+        assert status_code(port, token) == 200 and status_code(port, None) == 403
         assert "remoteenv demo --down" in result.err
         assert (home / ".local" / "state" / "remoteenv" / "sandbox" / "id_ed25519").is_file()
         assert not (home / ".ssh").exists()
         undone = remoteenv("demo", "--down", env=dict(os.environ))
         assert undone.code == 0, undone.out + undone.err
         assert "stopped jupyter demo" in undone.out and "sandbox stopped" in undone.out, undone.out
-        assert _http_status(port, token) == 0
+        assert status_code(port, token) == 0
     finally:
         sandbox.down()
     assert _snapshot(REAL_SSH_DIR) == real_ssh
-
-
-def _http_status(port: int, token: str | None) -> int:
-    import urllib.error
-    import urllib.request
-
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    headers = {"Authorization": f"token {token}"} if token else {}
-    try:
-        with opener.open(urllib.request.Request(f"http://127.0.0.1:{port}/api/status", headers=headers),
-                         timeout=10) as response:
-            return response.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
-    except OSError:
-        return 0
 
 
 def test_changed_host_key_is_refused(env, flavour):

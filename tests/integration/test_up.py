@@ -13,8 +13,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -22,21 +20,9 @@ import testbed as testbed_lib
 import wheelhouse
 from cli_runner import REPO, remoteenv
 from conda_share import Share
+from jupyter_http import status_code
 
 pytestmark = pytest.mark.integration
-
-
-def status_code(port: int, token: str | None, path: str = "/api/status") -> int:
-    headers = {"Authorization": f"token {token}"} if token else {}
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers),
-                         timeout=10) as response:
-            return response.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
-    except OSError:
-        return 0
 
 
 def wait_code(port: int, token: str, want: int = 200, seconds: float = 30) -> int:
