@@ -14,12 +14,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from remoteenv import facts as facts_mod
 from remoteenv.errors import Cancelled, RemoteenvError
 from remoteenv.inventory import Host, Inventory, SSHConfigFile, load_inventory, resolve
-from remoteenv.transport import Connection, ConnectOptions, connect
+from remoteenv.transport import ConnectOptions, connect
+
+if TYPE_CHECKING:
+    from remoteenv.transport import Connection
 
 T = TypeVar("T")
 

@@ -10,11 +10,14 @@ from __future__ import annotations
 import json
 import posixpath
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from remoteenv import envspec
 from remoteenv.errors import CommandFailed, ConfigError
 from remoteenv.remotepath import sh_word
-from remoteenv.transport import Connection
+
+if TYPE_CHECKING:
+    from remoteenv.transport import Connection
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from remoteenv import signals
 from remoteenv.inventory import Host
-from remoteenv.transport import Connection, ConnectOptions, connect
+from remoteenv.transport import ConnectOptions, connect
+
+if TYPE_CHECKING:
+    from remoteenv.transport import Connection
 
 T = TypeVar("T")
 

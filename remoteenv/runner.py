@@ -18,7 +18,7 @@ import copy
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from remoteenv import events as ev
 from remoteenv import facts as facts_mod
@@ -30,7 +30,10 @@ from remoteenv.playbook import Playbook
 from remoteenv.status import Status
 from remoteenv.steps import CHANGED, FAILED, OK, SKIPPED, Result, Step
 from remoteenv.steps.io import StepIO
-from remoteenv.transport import Connection, ConnectOptions
+from remoteenv.transport import ConnectOptions
+
+if TYPE_CHECKING:
+    from remoteenv.transport import Connection
 
 MODES = ("apply", "plan")
 PROBE_TIMEOUT = 60.0

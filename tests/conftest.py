@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import testbed as testbed_lib
+
+# Each test's commands sign in on their own: a keeper per test home would outlive the test and
+# hold connections to hosts the next test takes down. tests/integration/test_keeper.py turns the
+# keeper on where it is the subject.
+os.environ["REMOTEENV_NO_REUSE"] = "1"
 
 
 def _in_ci() -> bool:

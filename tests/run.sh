@@ -11,12 +11,16 @@ missing=""
 command -v ssh >/dev/null 2>&1 || missing="$missing openssh-client"
 command -v ip >/dev/null 2>&1 || missing="$missing iproute2"
 command -v useradd >/dev/null 2>&1 || missing="$missing passwd"
+# `remoteenv keys harden` works through sudo on the host (tests/integration/test_keys.py).
+command -v sudo >/dev/null 2>&1 || missing="$missing sudo"
 # Test hosts make venvs with Debian's /usr/bin/python3 (the venv distribution, the conda stand-in).
 /usr/bin/python3 -c 'import ensurepip' >/dev/null 2>&1 || missing="$missing python3-venv"
 command -v curl >/dev/null 2>&1 || missing="$missing curl"
 # JupyterLab is a web page: a real headless browser loads it (tests/integration/test_browser.py).
 command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
 command -v chromedriver >/dev/null 2>&1 || missing="$missing chromium-driver"
+# `ssh -G` finds ~ through the passwd entry: the ssh config tests give it a home of their own.
+[ -n "$(ls /usr/lib/*/libnss_wrapper.so /usr/lib/libnss_wrapper.so 2>/dev/null)" ] || missing="$missing libnss-wrapper"
 if [ -n "$missing" ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         echo "installing:$missing"

@@ -26,7 +26,7 @@ Good to know when writing tests:
 
 * Hosts share this machine's filesystem and programs (``python3`` is
   /usr/bin/python3); only homes, users and network are their own.  Host users
-  have no sudo.
+  have no sudo, unless ``add_hosts(sudo=[...])`` gives it.
 * A host with GPUs gets the stand-in tests/fakes/nvidia-smi in ~/bin, which is
   on PATH in ssh sessions (sshd SetEnv) and in login shells (~/.profile).
 * The ssh client finds ``~`` through the passwd entry, not $HOME, so plain
@@ -35,6 +35,15 @@ Good to know when writing tests:
   so ``ClientSide.env()`` is enough for them.
 * In namespace mode the machine reaches hosts through the bridge; hosts reach
   each other and the machine at ``Testbed.gateway``, and nothing else.
+* Sign-in other than by key, sudo and sshd drop-ins are per host options of
+  ``add_hosts`` (namespace mode only; see :class:`HostOptions`): ``auth`` is
+  "password" (sshd's own password check of ``host.password``), "kbdint"
+  (keyboard-interactive through PAM, answered with ``host.password``) or "2fa"
+  (``AuthenticationMethods publickey,keyboard-interactive``, the one prompt
+  answered with ``host.code``).  PAM hosts run sshd through a symlink named
+  ``sshd-rtb<slot>-<host>``: sshd names its PAM service after its program, so
+  the stack is /etc/pam.d/sshd-rtb<slot>-<host>, written by the testbed and
+  removed with it.  ``host.prompts_answered()`` counts the prompts answered.
 """
 
 from __future__ import annotations
@@ -70,6 +79,27 @@ FIRST_HOST_OCTET = 10
 MAX_HOSTS = 254 - FIRST_HOST_OCTET
 HOST_SHELL = "/bin/bash"
 DOWN_MODES = ("nosshd", "cut")
+AUTH_MODES = ("key", "password", "kbdint", "2fa")
+PAM_DIR = Path("/etc/pam.d")
+SUDOERS_DIR = Path("/etc/sudoers.d")
+# The PAM program of kbdint and 2fa hosts. pam_exec's expose_authtok writes the answer to its stdin
+# (ended by a NUL byte); `count` only records that a prompt was answered (pam_unix checks it),
+# `code` also checks it against the one-time code file.
+PAM_CHECK = """\
+#!/bin/sh
+answer=$(tr -d '\\000')
+printf '%s\\n' "$PAM_SERVICE" >>{log}
+case $1 in
+    count) exit 0 ;;
+    code) [ -n "$answer" ] && [ "$answer" = "$(cat {code})" ] ;;
+    *) exit 1 ;;
+esac
+"""
+PAM_TAIL = """\
+account required pam_permit.so
+session required pam_permit.so
+password required pam_deny.so
+"""
 FAKE_NVIDIA_SMI = Path(__file__).resolve().parent / "fakes" / "nvidia-smi"
 SSHD_START_TIMEOUT = 30.0
 # Set in local-mode sessions so that close() can find what they started.
@@ -162,12 +192,62 @@ class TestHost:
     down: str | None
     host_key_fingerprint: str = ""
     host_key_line: str = ""
+    # Per host options (see HostOptions); the defaults are a key-only host as every test had.
+    auth: str = "key"
+    sudo: bool = False
+    # The user's password (auth "password" and "kbdint"; None: the account has none).
+    password: str | None = None
+    # auth "2fa": the file holding the one-time code the keyboard-interactive prompt asks for.
+    code_file: Path | None = None
+    # auth "kbdint" and "2fa": one line per keyboard-interactive prompt answered (right or wrong).
+    prompt_log: Path | None = None
+    # The drop-in folder its sshd_config Includes first (`Include <dir>/*.conf`), if any.
+    dropin_dir: Path | None = None
     # What the testbed needs to manage the host; not part of its description.
     _gateway: str = field(default="", repr=False, compare=False)
     _sshd_dir: Path | None = field(default=None, repr=False, compare=False)
     _sshd_config: str = field(default="", repr=False, compare=False)
     _proc: subprocess.Popen | None = field(default=None, repr=False, compare=False)
     _env: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+    # The program sshd runs as: a symlink whose name is the PAM service, for PAM hosts.
+    _sshd_program: str = field(default="", repr=False, compare=False)
+    _sshd_options: tuple[str, ...] = field(default=(), repr=False, compare=False)
+
+    # -- sign-in
+
+    @property
+    def code(self) -> str:
+        """The one-time code a "2fa" host's keyboard-interactive prompt accepts now."""
+        if self.code_file is None:
+            raise ValueError(f"{self.name} asks for no code (auth {self.auth!r})")
+        return self.code_file.read_text().strip()
+
+    def set_code(self, code: str) -> None:
+        """Make `code` the one the host accepts from now on (the old one stops working)."""
+        if self.code_file is None:
+            raise ValueError(f"{self.name} asks for no code (auth {self.auth!r})")
+        _write(self.code_file, code + "\n", 0o600)
+
+    def prompts_answered(self) -> int:
+        """How many keyboard-interactive prompts sshd's PAM stack has been answered so far."""
+        if self.prompt_log is None:
+            raise ValueError(f"{self.name} has no keyboard-interactive sign-in (auth {self.auth!r})")
+        try:
+            return len(self.prompt_log.read_text().splitlines())
+        except FileNotFoundError:
+            return 0
+
+    @property
+    def sshd_config_path(self) -> Path:
+        """The sshd_config its sshd runs with (root-only, outside /etc/ssh)."""
+        return Path(self._sshd_config)
+
+    def sshd_log(self) -> str:
+        """Everything its sshd logged (-e), for failure messages."""
+        try:
+            return (self._sshd_dir / "sshd.log").read_text(errors="replace")
+        except (FileNotFoundError, TypeError):
+            return ""
 
     # -- network
 
@@ -247,7 +327,7 @@ class TestHost:
         self.host_key_line = f"{_known_hosts_name(self.address, self.port)} {public_line}"
 
     def _start_sshd(self) -> None:
-        argv = [_tool("sshd"), "-D", "-e", "-f", self._sshd_config]
+        argv = [self._sshd_program or _tool("sshd"), "-D", "-e", "-f", self._sshd_config]
         if self.netns:
             argv = [_tool("ip"), "netns", "exec", self.netns, *argv]
         log_path = self._sshd_dir / "sshd.log"
@@ -401,6 +481,8 @@ class _Resources:
     netns: list[str] = field(default_factory=list)
     links: list[str] = field(default_factory=list)
     users: list[str] = field(default_factory=list)
+    # Files outside the testbed's directory: PAM services and sudoers drop-ins of its hosts.
+    files: list[str] = field(default_factory=list)
 
 
 class _Slot:
@@ -486,6 +568,13 @@ def _orphans_by_slot() -> dict[int, _Resources]:
         add("links", name, rf"{NAME_PREFIX}(\d+)(?:br|v\d+)")
     for entry in pwd.getpwall():
         add("users", entry.pw_name, rf"{NAME_PREFIX}(\d+)-.+")
+    for folder, pattern in ((PAM_DIR, rf"sshd-{NAME_PREFIX}(\d+)-.+"), (SUDOERS_DIR, rf"{NAME_PREFIX}(\d+)-.+")):
+        with contextlib.suppress(FileNotFoundError):
+            for name in os.listdir(folder):
+                match = re.fullmatch(pattern, name)
+                if match:
+                    res = found.setdefault(int(match.group(1)), _Resources(slot=int(match.group(1)), mode="netns"))
+                    res.files.append(str(folder / name))
     return found
 
 
@@ -501,6 +590,7 @@ def _remove_leftovers(state_path: Path, orphans: _Resources | None) -> bool:
         res.netns = sorted(set(res.netns) | set(orphans.netns))
         res.links = sorted(set(res.links) | set(orphans.links))
         res.users = sorted(set(res.users) | set(orphans.users))
+        res.files = sorted(set(res.files) | set(orphans.files))
     try:
         _teardown(res, [])
     except (OSError, RuntimeError) as error:
@@ -517,6 +607,9 @@ def _teardown(res: _Resources, procs: list[subprocess.Popen]) -> None:
     """Remove everything recorded in res; safe to repeat."""
     _kill_processes(res, procs)
     _delete_links_and_namespaces(res)
+    for path in res.files:
+        # sudoers and PAM files first: a user name may be given again to a later testbed's host.
+        Path(path).unlink(missing_ok=True)
     _delete_users(res.users)
     if res.dir:
         shutil.rmtree(res.dir, ignore_errors=True)
@@ -694,12 +787,39 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+@dataclass(frozen=True)
+class HostOptions:
+    """What add_hosts can make differently on one host (namespace mode only).
+
+    auth: "key" (the default: key only, as every host had), "password" (sshd's own password check,
+          no PAM), "kbdint" (keyboard-interactive through PAM, one "Password: " prompt checked by
+          pam_unix) or "2fa" (`AuthenticationMethods publickey,keyboard-interactive`; the one prompt
+          wants the one-time code in host.code_file). "password" and "kbdint" users get a random
+          password (host.password), set with chpasswd.
+    sudo: the host's user may run anything with `sudo -n` (a sudoers drop-in, removed at close).
+    keyless: no ~/.ssh at all (so no key is authorized); the client key works only once added.
+    dropin: sshd_config starts with `Include <host dir>/sshd_config.d/*.conf` (host.dropin_dir).
+    sshd_options: more sshd_config lines, written after all others (Match blocks go here).
+    """
+
+    auth: str = "key"
+    sudo: bool = False
+    keyless: bool = False
+    dropin: bool = False
+    sshd_options: tuple[str, ...] = ()
+
+    @property
+    def plain(self) -> bool:
+        return self == HostOptions()
+
+
 @dataclass
 class _HostSpec:
     name: str
     index: int
     gpus: int
     down: str | None
+    options: HostOptions = field(default_factory=HostOptions)
 
 
 class Testbed:
@@ -792,9 +912,19 @@ class Testbed:
     # -- hosts
 
     def add_hosts(self, n: int, *, gpus: int | list[int] = 0,
-                  down: dict[str, str] | None = None) -> list[TestHost]:
-        """Make n more hosts, named after the existing ones; return them."""
+                  down: dict[str, str] | None = None, auth: dict[str, str] | None = None,
+                  sudo: list[str] | None = None, keyless: list[str] | None = None,
+                  dropin: list[str] | None = None,
+                  sshd_options: dict[str, list[str]] | None = None) -> list[TestHost]:
+        """Make n more hosts, named after the existing ones; return them.
+
+        auth, sudo, keyless, dropin and sshd_options set HostOptions per host name, e.g.
+        ``auth={"h01": "password"}, sudo=["h01"], keyless=["h01"]``. dropin defaults to the
+        hosts given sudo (what `keys harden` needs); pass a list (``[]``) to choose.
+        """
         specs = self._specs(n, gpus, down or {})
+        specs = self._with_options(specs, auth or {}, sudo or [], keyless or [],
+                                   list(sudo or []) if dropin is None else dropin, sshd_options or {})
         if self.mode == "netns":
             self._setup_namespaces(specs)
             make = self._make_netns_host
@@ -825,6 +955,36 @@ class Testbed:
         if unknown or bad:
             raise ValueError(f"down: unknown hosts {sorted(unknown)} or modes {sorted(bad)}")
         return [_HostSpec(name, first + k, counts[k], down.get(name)) for k, name in enumerate(names)]
+
+    def _with_options(self, specs: list[_HostSpec], auth: dict[str, str], sudo: list[str],
+                      keyless: list[str], dropin: list[str], sshd_options: dict[str, list[str]]) -> list[_HostSpec]:
+        names = {spec.name for spec in specs}
+        unknown = (set(auth) | set(sudo) | set(keyless) | set(dropin) | set(sshd_options)) - names
+        if unknown:
+            raise ValueError(f"host options name unknown hosts {sorted(unknown)}")
+        bad = {v for v in auth.values() if v not in AUTH_MODES}
+        if bad:
+            raise ValueError(f"auth modes {sorted(bad)}: each is one of {', '.join(AUTH_MODES)}")
+        out = []
+        for spec in specs:
+            options = HostOptions(auth=auth.get(spec.name, "key"), sudo=spec.name in sudo,
+                                  keyless=spec.name in keyless, dropin=spec.name in dropin,
+                                  sshd_options=tuple(sshd_options.get(spec.name, ())))
+            if not options.plain and self.mode != "netns":
+                # PAM, sudo and passwords need root and a Unix user per host.
+                raise TestbedUnavailable(f"host options ({spec.name}: {options}) need namespace mode")
+            out.append(_HostSpec(spec.name, spec.index, spec.gpus, spec.down, options))
+        # Recorded before they exist, so that a crash leaves a complete record (like users).
+        for spec in out:
+            if spec.options.auth in ("kbdint", "2fa"):
+                self._res.files.append(str(PAM_DIR / self._pam_service(spec)))
+            if spec.options.sudo:
+                self._res.files.append(str(SUDOERS_DIR / self._netns_name(spec)))
+        self._save()
+        return out
+
+    def _pam_service(self, spec: _HostSpec) -> str:
+        return f"sshd-{self._netns_name(spec)}"
 
     def _setup_namespaces(self, specs: list[_HostSpec]) -> None:
         """Make every namespace and veth pair in one ip call (the cheap part)."""
@@ -864,7 +1024,9 @@ class Testbed:
                           "--comment", "remoteenv testbed host", user])
         entry = pwd.getpwnam(user)
         host = self._new_host(spec, address=address, port=22, user=user, home=home, netns=ns)
-        self._make_home(host, entry.pw_uid, entry.pw_gid)
+        self._make_home(host, entry.pw_uid, entry.pw_gid, keyless=spec.options.keyless)
+        if not spec.options.plain:
+            self._apply_options(host, spec)
         _run([_tool("ip"), "-n", ns, "-batch", "-"], input=(
             "link set lo up\n"
             f"addr add {address}/24 dev eth0\n"
@@ -912,12 +1074,15 @@ class Testbed:
         host._set_host_key(_keygen(sshd_dir / "ssh_host_ed25519_key"))
         return host
 
-    def _make_home(self, host: TestHost, uid: int | None, gid: int | None) -> None:
-        """Home with the client key authorized, ~/bin, and the GPU stand-in if any."""
+    def _make_home(self, host: TestHost, uid: int | None, gid: int | None, keyless: bool = False) -> None:
+        """Home with the client key authorized (unless keyless: no ~/.ssh), ~/bin, and the GPU stand-in if any."""
         home = host.home
-        (home / ".ssh").mkdir(parents=True, mode=0o700)
+        if keyless:
+            home.mkdir(parents=True)
+        else:
+            (home / ".ssh").mkdir(parents=True, mode=0o700)
+            _write(home / ".ssh" / "authorized_keys", self.client.public_key() + "\n", 0o600)
         (home / "bin").mkdir(mode=0o755)
-        _write(home / ".ssh" / "authorized_keys", self.client.public_key() + "\n", 0o600)
         _write(home / ".profile", PROFILE, 0o644)
         if host.gpus > 0:
             shutil.copyfile(FAKE_NVIDIA_SMI, home / "bin" / "nvidia-smi")
@@ -927,6 +1092,45 @@ class Testbed:
         if uid is not None:
             for path in [home, *home.rglob("*")]:
                 os.chown(path, uid, gid)
+
+    def _apply_options(self, host: TestHost, spec: _HostSpec) -> None:
+        """Password, PAM service, sudoers drop-in and sshd drop-in folder of a host with options."""
+        options = spec.options
+        host.auth, host.sudo = options.auth, options.sudo
+        host._sshd_options = options.sshd_options
+        if options.auth in ("password", "kbdint"):
+            import secrets
+
+            host.password = secrets.token_urlsafe(12)
+            # On stdin, never in argv.
+            _run([_tool("chpasswd")], input=f"{host.user}:{host.password}\n")
+        if options.auth in ("kbdint", "2fa"):
+            import secrets
+
+            service = self._pam_service(spec)
+            host.prompt_log = host._sshd_dir / "prompts"
+            check = host._sshd_dir / "pam-check"
+            if options.auth == "2fa":
+                host.code_file = host._sshd_dir / "code"
+                host.set_code(f"{secrets.randbelow(10**6):06d}")
+                # pam_permit: pam_exec takes no part in setcred, and a stack where none does fails it.
+                stack = (f"auth required pam_exec.so expose_authtok quiet {check} code\n"
+                         "auth optional pam_permit.so\n")
+            else:
+                stack = ("auth required pam_unix.so\n"
+                         f"auth optional pam_exec.so expose_authtok quiet {check} count\n")
+            _write(check, PAM_CHECK.format(log=host.prompt_log, code=host.code_file or "/dev/null"), 0o700)
+            _write(PAM_DIR / service, f"# remoteenv testbed host {host.name} ({options.auth})\n{stack}{PAM_TAIL}",
+                   0o644)
+            # sshd's PAM service is its program's name (OpenSSH's SSHD_PAM_SERVICE is __progname).
+            program = host._sshd_dir / service
+            program.symlink_to(_tool("sshd"))
+            host._sshd_program = str(program)
+        if options.sudo:
+            _write(SUDOERS_DIR / self._netns_name(spec), f"{host.user} ALL=(ALL:ALL) NOPASSWD: ALL\n", 0o440)
+        if options.dropin:
+            host.dropin_dir = host._sshd_dir / "sshd_config.d"
+            host.dropin_dir.mkdir(mode=0o755)
 
     def _write_sshd_config(self, host: TestHost) -> None:
         if host.netns:
@@ -949,17 +1153,21 @@ class Testbed:
                 "SetEnv " + " ".join(f"{k}={host._env[k]}" for k in ("HOME", "PATH", MARKER_VARIABLE)),
             ]
         config = host._sshd_dir / "sshd_config"
+        pam = host.auth in ("kbdint", "2fa")
         _write(config, "\n".join([
             f"# sshd of testbed host {host.name}",
+            # First, as Debian's: the first value sshd reads wins, so a drop-in beats what follows.
+            *([f"Include {host.dropin_dir}/*.conf"] if host.dropin_dir else []),
             *specific,
             "AddressFamily inet",
             f"HostKey {host._sshd_dir}/ssh_host_ed25519_key",
             f"PidFile {host._sshd_dir}/sshd.pid",
             f"AllowUsers {host.user}",
             "PubkeyAuthentication yes",
-            "PasswordAuthentication no",
-            "KbdInteractiveAuthentication no",
-            "UsePAM no",
+            f"PasswordAuthentication {'yes' if host.auth == 'password' else 'no'}",
+            f"KbdInteractiveAuthentication {'yes' if pam else 'no'}",
+            f"UsePAM {'yes' if pam else 'no'}",
+            *(["AuthenticationMethods publickey,keyboard-interactive"] if host.auth == "2fa" else []),
             "AllowTcpForwarding yes",
             "AllowStreamLocalForwarding yes",
             "X11Forwarding no",
@@ -967,6 +1175,7 @@ class Testbed:
             "PrintLastLog no",
             "UseDNS no",
             "Subsystem sftp internal-sftp",
+            *host._sshd_options,
         ]) + "\n", 0o600)
         host._sshd_config = str(config)
 
@@ -1033,7 +1242,8 @@ def needs_netns(bed: Testbed) -> None:
 
 
 def make_testbed(n: int, *, gpus: int | list[int] = 0, down: dict[str, str] | None = None,
-                 known: bool = True, prefix: str = "h", mode: str = "auto") -> Testbed:
+                 known: bool = True, prefix: str = "h", mode: str = "auto",
+                 **host_options) -> Testbed:
     """Make a testbed with n hosts named <prefix>01, <prefix>02, ...
 
     gpus: one count for all hosts, or a list with one per host.
@@ -1041,10 +1251,12 @@ def make_testbed(n: int, *, gpus: int | list[int] = 0, down: dict[str, str] | No
           "cut" starts it, then cuts the link (connections time out).
     known: put every host key into the client's known_hosts.
     mode: "auto", "netns" or "local" (see the module docstring).
+    host_options: auth, sudo, keyless, dropin, sshd_options, as Testbed.add_hosts takes them
+          (namespace mode only; see HostOptions).
     """
     bed = Testbed(mode=mode, known=known, prefix=prefix)
     try:
-        bed.add_hosts(n, gpus=gpus, down=down)
+        bed.add_hosts(n, gpus=gpus, down=down, **host_options)
     except BaseException:
         bed.close()
         raise

@@ -3,14 +3,31 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
-from remoteenv.cli.app import app
+if TYPE_CHECKING:
+    import typer
 
 
 def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    from remoteenv.cli.fast import try_fast
+
+    code = try_fast(args)
+    if code is not None:
+        sys.exit(code)
+    from remoteenv.cli.app import make_app
     from remoteenv.cli.errors import run_app
 
-    sys.exit(run_app(app, argv))
+    sys.exit(run_app(make_app(args), argv))
+
+
+def __getattr__(name: str) -> typer.Typer:
+    if name == "app":
+        from remoteenv.cli.app import app
+
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["app", "main"]

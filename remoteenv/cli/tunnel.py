@@ -23,8 +23,10 @@ if TYPE_CHECKING:
     from remoteenv.tunnel.supervisor import Tunnel, TunnelEvent
 
 BackendOpt = Annotated[str | None, typer.Option(
-    "--backend", metavar="openssh|asyncssh",
-    help="openssh: the system ssh client (default where it exists); asyncssh: in process.", show_default=False)]
+    "--backend", metavar="openssh|asyncssh|kept",
+    help="kept: over the keeper's signed-in connection (default, for TCP services, unless --no-reuse); "
+         "openssh: the system ssh client (default otherwise, where it exists); asyncssh: in process.",
+    show_default=False)]
 LocalPortOpt = Annotated[int | None, typer.Option(
     "--local-port", min=1, max=65535, help="The first local port to try (a busy one moves to the next free).",
     show_default=False)]
@@ -51,11 +53,11 @@ class Opening:
                  url: str = "", service: str = "") -> None:
         from remoteenv import api
         from remoteenv.tunnel import records
-        from remoteenv.tunnel.supervisor import Tunnel, default_backend
+        from remoteenv.tunnel.supervisor import Tunnel, backend_for
 
         self.host, self.forwards, self.url, self.detach = host.name, forwards, url, detach
         self.error: Exception | None = None
-        name = backend or default_backend()
+        name = backend or backend_for(host, forwards)
         if detach:
             from remoteenv.tunnel import keeper
 

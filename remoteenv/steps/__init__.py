@@ -1,12 +1,11 @@
 """Idempotent steps, one module per domain, and the registry playbooks look step types up in.
 
-A step module registers its classes with `@register("name")`; this package imports every module
-of STEP_MODULES, so adding one is: write `remoteenv/steps/<domain>.py` and list it there.
+A step module registers its class with `@register("name")`, the module's own name; the registry
+imports a module when its step type is first asked for, so adding one is: write
+`remoteenv/steps/<domain>.py` and list it in STEP_MODULES.
 """
 
 from __future__ import annotations
-
-from importlib import import_module
 
 from remoteenv.steps.base import (
     CHANGED,
@@ -27,12 +26,11 @@ from remoteenv.steps.base import (
 # silently gone.
 STEP_MODULES = ("shell", "upload", "facts", "conda", "env", "jupyter")
 
-for _name in STEP_MODULES:
-    import_module(f"remoteenv.steps.{_name}")
+STEP_TYPES.modules = STEP_MODULES
 
 
 def known_types() -> list[str]:
-    return sorted(STEP_TYPES)
+    return sorted(STEP_MODULES)
 
 
 __all__ = [

@@ -205,15 +205,56 @@ def mode_text(value: Any, where: str) -> str:
     return text
 
 
-# The registry: step type name (the key a playbook writes) -> class. Filled by @register.
-STEP_TYPES: dict[str, type[Step]] = {}
+class _Registry(dict):
+    """Step type name (the key a playbook writes) -> class, filled by @register as each step module
+    is imported: on first use of its name, so a playbook of shell steps never loads conda's module."""
+
+    modules: tuple[str, ...] = ()  # remoteenv.steps.STEP_MODULES: each module is its step type's name
+
+    def __missing__(self, name: str) -> type[Step]:
+        if name not in self.modules:
+            raise KeyError(name)
+        from importlib import import_module
+
+        import_module(f"remoteenv.steps.{name}")
+        return dict.__getitem__(self, name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.modules or dict.__contains__(self, name)
+
+    def _all(self) -> None:
+        for name in self.modules:
+            self[name]
+
+    def __iter__(self):  # listing every type loads every module
+        self._all()
+        return dict.__iter__(self)
+
+    def __len__(self) -> int:
+        self._all()
+        return dict.__len__(self)
+
+    def keys(self):  # type: ignore[override]
+        self._all()
+        return dict.keys(self)
+
+    def values(self):  # type: ignore[override]
+        self._all()
+        return dict.values(self)
+
+    def items(self):  # type: ignore[override]
+        self._all()
+        return dict.items(self)
+
+
+STEP_TYPES: _Registry = _Registry()
 
 
 def register(name: str):
     """Class decorator: make a Step subclass available to playbooks as `name`."""
 
     def decorate(cls: type[Step]) -> type[Step]:
-        if name in STEP_TYPES and STEP_TYPES[name] is not cls:
+        if dict.__contains__(STEP_TYPES, name) and STEP_TYPES[name] is not cls:
             raise ValueError(f"step type '{name}' is registered twice")
         cls.type_name = name
         STEP_TYPES[name] = cls

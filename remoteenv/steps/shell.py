@@ -20,7 +20,7 @@ from remoteenv.steps.base import (
     remote_path,
     sh_path,
 )
-from remoteenv.transport.connection import short_command
+from remoteenv.transport.scripted import short_command
 
 if TYPE_CHECKING:
     from remoteenv.facts import HostFacts

@@ -18,9 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import paramiko
-
-from remoteenv import remotepath
 from remoteenv.errors import (
     AuthFailed,
     CommandFailed,
@@ -32,8 +29,15 @@ from remoteenv.errors import (
 )
 from remoteenv.inventory.model import Host
 from remoteenv.scripts import script
-from remoteenv.transport import hostkeys, keepalive
+from remoteenv.sshlib import load_paramiko
+from remoteenv.transport import hops, hostkeys, keepalive
 from remoteenv.transport import sftp as sftp_io
+from remoteenv.transport.options import ConnectOptions, Prompter, RunResult
+from remoteenv.transport.prompts import terminal_prompt
+from remoteenv.transport.scripted import Scripted, short_command
+
+# Held-back Invoke: see remoteenv.sshlib. Not at the package's import: a kept connection needs no paramiko.
+paramiko = load_paramiko()
 
 log = logging.getLogger("remoteenv.transport")
 
@@ -44,35 +48,7 @@ _TIMEOUT_EXIT = 124
 
 
 @dataclass
-class ConnectOptions:
-    accept_new_host_key: bool = False
-    # None: the host's ConnectTimeout from ssh config, else DEFAULT_CONNECT_TIMEOUT.
-    connect_timeout: float | None = None
-    # Resolves a ProxyJump hop name (e.g. through the inventory and ssh config) into a Host.
-    resolve_jump: Callable[[str], Host] | None = None
-    # None: the host's ServerAliveInterval / ServerAliveCountMax from ssh config, else keepalive's
-    # defaults. An interval of 0 turns dead-peer detection off.
-    keepalive_interval: float | None = None
-    keepalive_count_max: int | None = None
-
-
-@dataclass
-class RunResult:
-    """What a remote command did. `ok` is exit code 0."""
-
-    command: str
-    exited: int
-    stdout: str
-    stderr: str
-    duration: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return self.exited == 0
-
-
-@dataclass
-class Connection:
+class Connection(Scripted):
     """An open session to `host`. Use `connect()` to make one; close it (or use `with`)."""
 
     host: Host
@@ -248,27 +224,6 @@ class Connection:
             raise CommandFailed(self.host.name, short_command(command), result.exited, result.stderr)
         return result
 
-    def run_script(
-        self,
-        script: str,
-        args: list[str] | tuple[str, ...] = (),
-        *,
-        timeout: float | None = None,
-        check: bool = False,
-        on_output: Callable[[str], None] | None = None,
-    ) -> RunResult:
-        """Run a POSIX sh script sent on stdin, with `args` as its positional parameters.
-
-        The arguments travel on stdin too (a `set --` line before the script): other users of the
-        host see `/bin/sh -s` in `ps`, never a command or a secret the script was given.
-        """
-        prelude = ("set --" + "".join(" " + shlex.quote(a) for a in args) + "\n") if args else ""
-        result = self.run("/bin/sh -s", stdin=prelude + script, timeout=timeout, check=False,
-                          on_output=on_output, _plain=True)
-        if check and not result.ok:
-            raise CommandFailed(self.host.name, "remote script", result.exited, result.stderr)
-        return result
-
     def put(self, data: bytes | Path, remote_path: str, mode: int | None = None,
             on_progress: Callable[[int, int], None] | None = None) -> None:
         """Write a file atomically and never short: a private temp file beside it, checked, renamed.
@@ -337,10 +292,6 @@ class Connection:
     def home(self, value: str) -> None:
         self._home = value or None
 
-    def expand(self, path: str) -> str:
-        """`path` as an absolute path on the host (SFTP does not expand `~`): remotepath's rule."""
-        return remotepath.absolute(path, self.home) if remotepath.is_home_relative(path) else path
-
 
 def _chunks(data: bytes | Path, size: int = 1 << 20):
     if isinstance(data, Path):
@@ -350,15 +301,6 @@ def _chunks(data: bytes | Path, size: int = 1 << 20):
     else:
         for start in range(0, len(data), size):
             yield data[start:start + size]
-
-
-def short_command(command: str, limit: int = 60) -> str:
-    """A command as one line for messages: its first line, `…` where more was cut."""
-    lines = [ln.strip() for ln in command.strip().splitlines() if ln.strip()]
-    first = lines[0] if lines else ""
-    if len(lines) > 1:
-        first += " …"
-    return first if len(first) <= limit else first[: limit - 1] + "…"
 
 
 def connect(host: Host, options: ConnectOptions | None = None) -> Connection:
@@ -424,12 +366,15 @@ def _connect_direct(host: Host, options: ConnectOptions, sock: paramiko.Channel 
     }
     if sock is None and host.proxy_command:
         try:
-            sock = paramiko.ProxyCommand(host.proxy_command)
+            # As ssh runs it: through the user's shell with `exec`, so pipes and redirections work.
+            shell = os.environ.get("SHELL") or "/bin/sh"
+            sock = paramiko.ProxyCommand(shlex.join([shell, "-c", f"exec {host.proxy_command}"]))
         except (OSError, ValueError, paramiko.SSHException) as exc:
             raise HostUnreachable(host.name, f"ProxyCommand failed to start: {exc}",
                                   "check the ProxyCommand line in your ssh config") from None
     if sock is not None:
         kwargs["sock"] = sock
+    kwargs["transport_factory"] = _asking_transport(host.name, options.prompt)
     started = time.monotonic()
     log.debug("%s: connecting to %s:%s as %s%s", host.name, host.hostname, host.port, kwargs["username"],
               " through a jump host" if sock is not None else "")
@@ -439,6 +384,26 @@ def _connect_direct(host: Host, options: ConnectOptions, sock: paramiko.Channel 
     return Connection(host, client)
 
 
+
+
+def _asking_transport(name: str, prompt: Prompter | None) -> Callable[..., paramiko.Transport]:
+    """A Transport whose second factor (keyboard-interactive, after the key) asks `prompt`.
+
+    paramiko's own fallback reads codes with input() on stdin, echoing them: never that.
+    """
+    ask = prompt or terminal_prompt
+
+    class AskingTransport(paramiko.Transport):
+        def auth_interactive_dumb(self, username: str, handler: object = None, submethods: str = "") -> list[str]:
+            def answer(title: str, instructions: str, prompt_list: list[tuple[str, bool]]) -> list[str]:
+                return ask(name, title, instructions, [(p, bool(e)) for p, e in prompt_list])
+
+            return self.auth_interactive(username, answer, submethods)
+
+    def make(sock: object, **kwargs: object) -> paramiko.Transport:
+        return AskingTransport(sock, **kwargs)
+
+    return make
 
 
 def _connect_timeout(host: Host, options: ConnectOptions) -> float:
@@ -453,23 +418,12 @@ def _local_user() -> str:
 
 def _parse_hop(hop: str, resolve_jump: Callable[[str], Host]) -> Host:
     """`[user@]host[:port]` as OpenSSH's ProxyJump writes a hop; the name is looked up too."""
-    user = None
-    if "@" in hop:
-        user, hop = hop.rsplit("@", 1)
-    port = None
-    if hop.startswith("["):
-        name, _, rest = hop[1:].partition("]")
-        port = int(rest[1:]) if rest.startswith(":") else None
-    elif hop.count(":") == 1:
-        name, port_text = hop.split(":")
-        port = int(port_text)
-    else:
-        name = hop
-    resolved = resolve_jump(name)
-    if user:
-        resolved.user = user
-    if port:
-        resolved.port = port
+    parsed = hops.parse_hop(hop)
+    resolved = resolve_jump(parsed.name)
+    if parsed.user:
+        resolved.user = parsed.user
+    if parsed.port:
+        resolved.port = parsed.port
     return resolved
 
 

@@ -32,10 +32,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import paramiko
-
 from remoteenv import paths
 from remoteenv.errors import ConfigError, ConnectError, HostKeyMismatch, HostKeyUnknown
+from remoteenv.sshlib import load_paramiko
+
+# Held-back Invoke: see remoteenv.sshlib. Not at the package's import: a kept connection needs no paramiko.
+paramiko = load_paramiko()
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,11 @@ import time
 import weakref
 from dataclasses import dataclass, field
 
-import paramiko
+from remoteenv.sshlib import load_paramiko
+
+# Held-back Invoke: see remoteenv.sshlib. Not at the package's import: a kept connection needs no paramiko.
+paramiko = load_paramiko()
+
 
 log = logging.getLogger("remoteenv.transport")
 

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-import paramiko
-from paramiko.sftp import CMD_HANDLE, CMD_OPEN, SFTP_FLAG_CREATE, SFTP_FLAG_EXCL, SFTP_FLAG_WRITE
+from remoteenv.sshlib import load_paramiko
+
+# Held-back Invoke: see remoteenv.sshlib. Not at the package's import: a kept connection needs no paramiko.
+paramiko = load_paramiko()
+CMD_HANDLE, CMD_OPEN = paramiko.sftp.CMD_HANDLE, paramiko.sftp.CMD_OPEN
+SFTP_FLAG_CREATE, SFTP_FLAG_EXCL, SFTP_FLAG_WRITE = (paramiko.sftp.SFTP_FLAG_CREATE, paramiko.sftp.SFTP_FLAG_EXCL,
+                                                     paramiko.sftp.SFTP_FLAG_WRITE)
 
 
 def open_private(sftp: paramiko.SFTPClient, path: str, mode: int = 0o600) -> paramiko.SFTPFile:

@@ -1,9 +1,12 @@
 """Tunnels: a local port on 127.0.0.1 joined to a port or Unix socket on a host, kept up.
 
-Two backends open the SSH connection: `openssh` (the system `ssh -N -L`, default: it honours
-ProxyJump, agents and hardware keys as the person's ssh does) and `asyncssh` (in process, for
-machines without an `ssh` binary). `supervisor.Tunnel` keeps either up: when the connection drops it
-reconnects with backoff and says so. `records` keeps detached tunnels in the local state dir.
+Three backends: `kept` (over the keeper's signed-in connection, remoteenv.keeper: the default
+where commands reuse connections, so a tunnel needs no second sign-in, code or handshake),
+`openssh` (the system `ssh -N -L`: the default with --no-reuse and for Unix-socket services; it
+honours ProxyJump, agents and hardware keys as the person's ssh does) and `asyncssh` (in process,
+for machines without an `ssh` binary). `supervisor.Tunnel` keeps
+each up: when the connection drops it reconnects with backoff and says so. `records` keeps detached
+tunnels in the local state dir.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from dataclasses import dataclass
 
 from remoteenv.errors import RemoteenvError
 
-BACKENDS = ("openssh", "asyncssh")
+BACKENDS = ("openssh", "asyncssh", "kept")
 LOCAL_HOST = "127.0.0.1"
 PORT_TRIES = 100  # a busy local port moves to the next free one, this many at most
 

@@ -38,6 +38,18 @@ def default_backend() -> str:
     return "openssh" if ssh_binary() else "asyncssh"
 
 
+def backend_for(host: Host, forwards: Sequence[Forward] = ()) -> str:
+    """`kept` where commands reuse the keeper's connection (no second sign-in, no second code, no
+    handshake: a tunnel opens in milliseconds), for TCP services; else default_backend()."""
+    from remoteenv import keeper
+
+    if keeper.reuse_off() or str(host.vars.get("connection_reuse", "")).lower() in ("false", "no", "0"):
+        return default_backend()
+    if any(f.remote_is_socket for f in forwards):
+        return default_backend()
+    return "kept"
+
+
 def make_backend(name: str, host: Host, forwards: Sequence[Forward], options: ConnectOptions | None) -> Backend:
     if name == "openssh":
         from remoteenv.tunnel.openssh import OpenSSHBackend
@@ -48,6 +60,10 @@ def make_backend(name: str, host: Host, forwards: Sequence[Forward], options: Co
         from remoteenv.tunnel.asyncssh_backend import AsyncSSHBackend
 
         return AsyncSSHBackend(host, forwards, options or ConnectOptions())
+    if name == "kept":
+        from remoteenv.tunnel.kept import KeptBackend
+
+        return KeptBackend(host, forwards, options)
     raise TunnelError(f"unknown tunnel backend {name!r}", f"one of: {', '.join(BACKENDS)}")
 
 
@@ -62,7 +78,7 @@ class Tunnel:
         if isinstance(backend, Backend):
             self.backend_name, self.backend = backend.name, backend
         else:
-            self.backend_name = backend or default_backend()
+            self.backend_name = backend or backend_for(host, self.forwards)
             self.backend = make_backend(self.backend_name, host, self.forwards, options)
         self.on_event = on_event or (lambda event: None)
         self.open_timeout = open_timeout

@@ -206,7 +206,10 @@ def test_proxy_command_from_ssh_config(testbed, monkeypatch):
     hop = f"ssh -F {testbed.client.ssh_config} -W %h:%p h01"
     with ssh_config_with(testbed, after=f"\nHost via-command\n  HostName {target.address}\n  User {target.user}\n"
                          f"  Port {target.port}\n  IdentityFile {testbed.client.key}\n  ProxyCommand {hop}\n"
-                         f"\nHost broken-command\n  HostName {target.address}\n  ProxyCommand /bin/false\n"):
+                         f"\nHost broken-command\n  HostName {target.address}\n  ProxyCommand /bin/false\n"
+                         # ssh runs it through the shell: a redirection is the shell's, not an argument
+                         f"\nHost via-shell\n  HostName {target.address}\n  User {target.user}\n"
+                         f"  IdentityFile {testbed.client.key}\n  ProxyCommand {hop} 2>/dev/null\n"):
         env = testbed.client.env()
         result = remoteenv("probe", "via-command", "--json", env=env)
         assert result.code == 0, result.err
@@ -214,6 +217,9 @@ def test_proxy_command_from_ssh_config(testbed, monkeypatch):
         assert connection_seen_by("via-command", env, monkeypatch)[0] == jump.address
         broken = remoteenv("probe", "broken-command", env=env)
         assert broken.code == 3 and "ProxyCommand" in broken.err and "Traceback" not in broken.err
+        shelled = remoteenv("probe", "via-shell", "--json", env=env)
+        assert shelled.code == 0, shelled.err
+        assert shelled.json()["user"] == target.user
 
 
 def test_address_nobody_answers_is_no_route_not_refused(make_testbed, tmp_path):

@@ -19,10 +19,20 @@ def _python(code: str, home: Path) -> str:
 def test_transport_does_not_import_invoke(tmp_path):
     out = _python("""
         import sys
-        import remoteenv.transport, remoteenv.api
+        import remoteenv.transport.connection, remoteenv.transport.hostkeys, remoteenv.api
         print("invoke" in sys.modules, sys.modules["paramiko.config"].invoke)
     """, tmp_path)
     assert out == "False None"
+
+
+def test_the_library_front_door_loads_no_paramiko(tmp_path):
+    """A command the keeper serves never pays for paramiko's import (about half a second)."""
+    out = _python("""
+        import sys
+        import remoteenv.api, remoteenv.transport, remoteenv.fleet, remoteenv.runner, remoteenv.keeper.client
+        print("paramiko" in sys.modules)
+    """, tmp_path)
+    assert out == "False"
 
 
 def test_match_exec_lines_still_work(tmp_path):

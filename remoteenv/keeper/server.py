@@ -1,0 +1,459 @@
+"""The keeper process: `python -m remoteenv.keeper`. Started by the first command that wants it.
+
+One thread per client socket. A client opens a *session* on a host: a view of the one shared SSH
+connection with its own running commands and marker, so an interrupt reaches that command's
+processes only, and a client that goes away mid-command has what it started signalled, as a closed
+session would. Connections are keyed by every setting that decides where and as whom they go, so
+two inventories that give one name different settings never share a connection.
+"""
+
+from __future__ import annotations
+
+import copy
+import errno
+import fcntl
+import logging
+import os
+import secrets
+import select
+import socket
+import struct
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from remoteenv import __version__, paths
+from remoteenv.errors import AuthFailed, RemoteenvError
+from remoteenv.inventory.model import Host
+from remoteenv.keeper import wire
+from remoteenv.transport.options import ConnectOptions
+
+log = logging.getLogger("remoteenv.keeper")
+
+TICK = 1.0  # seconds between idle checks
+LINGER = 5.0  # seconds a keeper with nothing held stays for the next command
+CHUNK = 4 << 20
+
+
+@dataclass
+class Held:
+    key: str
+    name: str
+    target: str
+    conn: Any  # transport.connection.Connection
+    persist: float  # seconds idle before closing; 0: until `disconnect`
+    prompted: bool = False
+    users: int = 0
+    created: float = field(default_factory=time.time)
+    last_used: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class Session:
+    id: str
+    held: Held
+    view: Any  # a Connection sharing held.conn's SSH session
+
+
+def _host_from(data: dict[str, Any]) -> Host:
+    known = set(Host.__dataclass_fields__)
+    return Host(**{k: v for k, v in data.items() if k in known})
+
+
+def _view_of(conn: Any, marker: str = "") -> Any:
+    """A Connection over the same SSH session with its own running set, marker and SFTP."""
+    view = copy.copy(conn)
+    view._running = set()
+    view._marker = marker if marker.isalnum() and len(marker) >= 16 else uuid.uuid4().hex[:16]
+    view._fabric = None
+    view.jumps = []
+    return view
+
+
+def _close_view(view: Any) -> None:
+    fab = view._fabric
+    sftp = getattr(fab, "_sftp", None) if fab is not None else None
+    if sftp is not None:
+        try:
+            sftp.close()
+        except Exception:  # a dead link: nothing to close politely
+            pass
+
+
+class Keeper:
+    def __init__(self, sock_path: Path) -> None:
+        self.path = sock_path
+        self.held: dict[str, Held] = {}
+        self.sessions: dict[str, Session] = {}
+        self.lock = threading.Lock()
+        self.key_locks: dict[str, threading.Lock] = {}
+        self.clients = 0
+        self.quiet_since = time.monotonic()
+        self.stopping = threading.Event()
+
+    # -- the loop ----------------------------------------------------------------------------------
+    def serve(self) -> int:
+        folder = paths.ensure_private_dir(self.path.parent)
+        lock_fd = os.open(folder / "keeper.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return 0  # another keeper serves this folder
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            pass
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old = os.umask(0o177)  # the socket is 0600 from its first moment
+        try:
+            listener.bind(str(self.path))
+        finally:
+            os.umask(old)
+        os.chmod(self.path, 0o600)
+        listener.listen(128)
+        listener.settimeout(TICK)
+        inode = os.stat(self.path).st_ino
+        paths.write_private(folder / "keeper.pid", f"{os.getpid()}\n")
+        log.info("keeper %s listening on %s", os.getpid(), self.path)
+        try:
+            while not self.stopping.is_set():
+                try:
+                    client, _ = listener.accept()
+                except TimeoutError:
+                    client = None
+                if client is not None:
+                    client.settimeout(None)
+                    threading.Thread(target=self._serve_client, args=(client,), daemon=True).start()
+                self._expire()
+                if self._socket_gone(inode) or self._done():
+                    break
+        finally:
+            listener.close()
+            if not self._socket_gone(inode):
+                self.path.unlink(missing_ok=True)
+            for held in list(self.held.values()):
+                self._close(held)
+            os.close(lock_fd)
+        return 0
+
+    def _socket_gone(self, inode: int) -> bool:
+        """The state dir was removed or another keeper took the name: nobody can reach us."""
+        try:
+            return os.stat(self.path).st_ino != inode
+        except OSError:
+            return True
+
+    def _done(self) -> bool:
+        with self.lock:
+            if self.held or self.clients:
+                self.quiet_since = time.monotonic()
+                return False
+            return time.monotonic() - self.quiet_since > LINGER
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        with self.lock:
+            expired = [h for h in self.held.values()
+                       if h.users == 0 and ((h.persist and now - h.last_used > h.persist) or not h.conn.alive)]
+            for held in expired:
+                self.held.pop(held.key, None)
+        for held in expired:
+            log.info("closing %s (%s)", held.name, "idle" if held.conn.alive else "dropped")
+            self._close(held)
+
+    @staticmethod
+    def _close(held: Held) -> None:
+        try:
+            held.conn.close()
+        except Exception:  # closing a dead link may fail in many ways; it is closed all the same
+            pass
+
+    # -- one client ----------------------------------------------------------------------------------
+    def _serve_client(self, client: socket.socket) -> None:
+        if not _same_user(client):
+            client.close()
+            return
+        with self.lock:
+            self.clients += 1
+        sessions: list[Session] = []
+        try:
+            while True:
+                try:
+                    request = wire.receive_json(client)
+                except (wire.WireClosed, OSError, ValueError):
+                    break
+                op = str(request.get("op", ""))
+                handler = getattr(self, f"_op_{op}", None)
+                try:
+                    if handler is None:
+                        raise RemoteenvError(f"the keeper does not know the request {op!r}",
+                                             "remoteenv disconnect --all, then run the command again")
+                    reply = handler(client, request, sessions)
+                    if reply is None:
+                        break  # the socket became a raw byte pipe (a forward) and is done
+                    wire.send_json(client, {"ok": True, **reply})
+                except RemoteenvError as exc:
+                    wire.send_json(client, {"ok": False, "error": wire.encode_error(exc)})
+                except (wire.WireClosed, OSError):
+                    break
+                except Exception as exc:  # a bug costs this request, never the keeper
+                    log.exception("request %s failed", op)
+                    error = RemoteenvError(f"keeper: internal error: {type(exc).__name__}: {exc}",
+                                           "run with --no-reuse to bypass the keeper, and report this")
+                    try:
+                        wire.send_json(client, {"ok": False, "error": wire.encode_error(error)})
+                    except OSError:
+                        break
+        finally:
+            for session in sessions:
+                self._end_session(session)
+            client.close()
+            with self.lock:
+                self.clients -= 1
+
+    def _end_session(self, session: Session) -> None:
+        if session.view._running:
+            session.view.interrupt("TERM")  # its client went away mid-command
+        _close_view(session.view)
+        with self.lock:
+            self.sessions.pop(session.id, None)
+            session.held.users -= 1
+            session.held.last_used = time.monotonic()
+
+    # -- requests --------------------------------------------------------------------------------------
+    def _op_ping(self, client: socket.socket, request: dict, sessions: list[Session]) -> dict | None:
+        return {"pid": os.getpid(), "version": __version__}
+
+    def _op_open(self, client: socket.socket, request: dict, sessions: list[Session]) -> dict:
+        key = str(request["key"])
+        with self.lock:
+            key_lock = self.key_locks.setdefault(key, threading.Lock())
+        reused = True
+        with key_lock:  # one sign-in per host, however many commands ask at once
+            with self.lock:
+                held = self.held.get(key)
+            if held is None or not held.conn.alive:
+                if held is not None:
+                    with self.lock:
+                        self.held.pop(key, None)
+                    self._close(held)
+                held = self._connect(client, request)
+                reused = False
+                with self.lock:
+                    self.held[key] = held
+            with self.lock:
+                held.users += 1
+                held.last_used = time.monotonic()
+        session = Session(secrets.token_hex(8), held, _view_of(held.conn, str(request.get("marker") or "")))
+        with self.lock:
+            self.sessions[session.id] = session
+        sessions.append(session)
+        return {"session": session.id, "reused": reused, "prompted": held.prompted,
+                "home": held.conn._home or ""}
+
+    def _connect(self, client: socket.socket, request: dict) -> Held:
+        from remoteenv.transport.connection import connect
+
+        host = _host_from(request["host"])
+        jumps = {name: data for name, data in (request.get("jumps") or {}).items()}
+        opts = request.get("options") or {}
+        prompted = []
+
+        def resolve_jump(name: str) -> Host:
+            if name not in jumps:
+                raise RemoteenvError(f"{host.name}: jump host {name} was not resolved", "run with --no-reuse")
+            return _host_from(jumps[name])
+
+        def relay(name: str, title: str, instructions: str, prompts: list[tuple[str, bool]]) -> list[str]:
+            prompted.append(name)
+            wire.send_json(client, {"prompt": {"host": name, "title": title, "instructions": instructions,
+                                               "prompts": [[p, e] for p, e in prompts]}})
+            answer = wire.receive_json(client)
+            if not isinstance(answer.get("answers"), list):
+                raise AuthFailed(name, "no answer to the host's prompt", "run the command again in a terminal")
+            return [str(a) for a in answer["answers"]]
+
+        options = ConnectOptions(
+            accept_new_host_key=bool(opts.get("accept_new_host_key")),
+            connect_timeout=opts.get("connect_timeout"),
+            keepalive_interval=opts.get("keepalive_interval"),
+            keepalive_count_max=opts.get("keepalive_count_max"),
+            resolve_jump=resolve_jump, prompt=relay, reuse=False,
+        )
+        conn = connect(host, options)
+        persist = float(request.get("persist") or 0.0)
+        log.info("connected to %s (%s), persist %ss", host.name, host.target, persist or "forever")
+        return Held(str(request["key"]), host.name, host.target, conn, persist, prompted=bool(prompted))
+
+    def _session(self, request: dict, sessions: list[Session]) -> Session:
+        for session in sessions:
+            if session.id == request.get("session"):
+                return session
+        raise RemoteenvError("no such keeper session", "run the command again")
+
+    def _op_run(self, client: socket.socket, request: dict, sessions: list[Session]) -> dict:
+        session = self._session(request, sessions)
+        stdin: str | bytes | None = request.get("stdin")
+        on_output = None
+        if request.get("stream"):
+            def on_output(text: str) -> None:
+                wire.send(client, wire.OUTPUT, text.encode())
+
+        done = threading.Event()
+        threading.Thread(target=self._watch_client, args=(client, session, done), daemon=True).start()
+        try:
+            result = session.view.run(str(request["command"]), stdin=stdin, timeout=request.get("timeout"),
+                                      on_output=on_output, _plain=bool(request.get("plain")))
+        finally:
+            done.set()
+        return {"result": {"exited": result.exited, "stdout": result.stdout, "stderr": result.stderr,
+                           "duration": result.duration}}
+
+    @staticmethod
+    def _watch_client(client: socket.socket, session: Session, done: threading.Event) -> None:
+        """A client that goes away mid-command (Ctrl-C, killed) gets its command signalled."""
+        while not done.is_set():
+            try:
+                readable, _, _ = select.select([client], [], [], 0.25)
+                if readable and not client.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT):
+                    session.view.interrupt("TERM")
+                    return
+            except BlockingIOError:
+                continue
+            except (OSError, ValueError):
+                session.view.interrupt("TERM")
+                return
+
+    def _op_alive(self, client: socket.socket, request: dict, sessions: list[Session]) -> dict:
+        session = self._session(request, sessions)
+        return {"alive": bool(session.held.conn.alive)}
+
+    def _op_forward(self, client: socket.socket, request: dict, sessions: list[Session]) -> None:
+        """Join this socket to a TCP port seen from the host; then it carries raw bytes both ways."""
+        from remoteenv.errors import HostUnreachable
+
+        session = self._session(request, sessions)
+        host, port = str(request["host"]), int(request["port"])
+        try:
+            channel = session.held.conn.transport.open_channel("direct-tcpip", (host, port), ("127.0.0.1", 0),
+                                                                  timeout=15)
+        except Exception as exc:  # paramiko's ChannelException, a dead link
+            raise HostUnreachable(session.held.name, f"cannot reach {host}:{port} from the host: {exc}",
+                                  "check that the service listens there (remoteenv jupyter status)") from None
+        wire.send_json(client, {"ok": True})
+        session.held.last_used = time.monotonic()
+        try:
+            wire.splice(client, channel)
+        finally:
+            channel.close()
+        session.held.last_used = time.monotonic()
+        return None
+
+    def _op_interrupt(self, client: socket.socket, request: dict, sessions: list[Session]) -> dict:
+        with self.lock:
+            session = self.sessions.get(str(request.get("session")))
+        if session is not None:
+            session.view.interrupt(str(request.get("signal") or "TERM"))
+        return {}
+
+    def _op_reap(self, client: socket.socket, request: dict, sessions: list[Session]) -> dict:
+        """Signal what a session of a keeper that died left running (found by its marker)."""
+        session = self._session(request, sessions)
+        orphan = _view_of(session.held.conn, str(request.get("marker") or ""))
+        if orphan._marker == request.get("marker"):
+            orphan._signal_marked(str(request.get("signal") or "TERM"))
+        return {}
+
+    def _op_put(self, client: socket.socket, request: dict, sessions: list[Session]) -> dict:
+        session = self._session(request, sessions)
+        local = request.get("local")
+        if local:
+            data: bytes | Path = Path(local)
+        else:
+            parts = []
+            while True:
+                kind, payload = wire.receive(client)
+                if kind != wire.DATA or not payload:
+                    break
+                parts.append(payload)
+            data = b"".join(parts)
+        on_progress = None
+        if request.get("progress"):
+            def on_progress(done: int, total: int) -> None:
+                wire.send_json(client, {"progress": [done, total]})
+        mode = request.get("mode")
+        session.view.put(data, str(request["path"]), int(mode) if mode is not None else None,
+                         on_progress=on_progress)
+        return {}
+
+    def _op_get(self, client: socket.socket, request: dict, sessions: list[Session]) -> dict:
+        session = self._session(request, sessions)
+        data = session.view.get(str(request["path"]))
+        for start in range(0, len(data), CHUNK):
+            wire.send(client, wire.DATA, data[start:start + CHUNK])
+        return {"size": len(data)}
+
+    def _op_home(self, client: socket.socket, request: dict, sessions: list[Session]) -> dict:
+        session = self._session(request, sessions)
+        home = session.view.home
+        session.held.conn._home = home
+        return {"home": home}
+
+    def _op_set_home(self, client: socket.socket, request: dict, sessions: list[Session]) -> dict:
+        session = self._session(request, sessions)
+        session.view.home = str(request.get("home") or "")
+        session.held.conn._home = session.view._home
+        return {}
+
+    def _op_list(self, client: socket.socket, request: dict, sessions: list[Session]) -> dict:
+        now = time.monotonic()
+        with self.lock:
+            rows = [{"name": h.name, "target": h.target, "alive": bool(h.conn.alive), "users": h.users,
+                     "idle_seconds": round(now - h.last_used, 1), "persist_seconds": h.persist,
+                     "prompted": h.prompted, "since": h.created} for h in self.held.values()]
+        return {"pid": os.getpid(), "version": __version__, "connections": rows}
+
+    def _op_disconnect(self, client: socket.socket, request: dict, sessions: list[Session]) -> dict:
+        names = request.get("names")
+        with self.lock:
+            chosen = [h for h in self.held.values() if not names or h.name in names]
+            for held in chosen:
+                self.held.pop(held.key, None)
+        for held in chosen:
+            self._close(held)
+        if not names:
+            self.stopping.set()
+        return {"closed": sorted({h.name for h in chosen})}
+
+
+def _same_user(client: socket.socket) -> bool:
+    """Only this user's processes may use the keeper (the 0700 folder says so too)."""
+    option = getattr(socket, "SO_PEERCRED", None)
+    if option is None:
+        return True  # no peer credentials on this system: the folder's mode is the guard
+    try:
+        _pid, uid, _gid = struct.unpack("3i", client.getsockopt(socket.SOL_SOCKET, option, struct.calcsize("3i")))
+    except OSError as exc:
+        return exc.errno == errno.ENOPROTOOPT
+    return uid == os.getuid()
+
+
+def main(argv: list[str] | None = None) -> int:
+    import sys
+
+    from remoteenv import keeper
+
+    args = argv if argv is not None else sys.argv[1:]
+    sock_path = Path(args[0]) if args else keeper.socket_path()
+    folder = paths.ensure_private_dir(sock_path.parent)
+    handler = logging.FileHandler(folder / "keeper.log")
+    os.chmod(folder / "keeper.log", 0o600)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s"))
+    for name in ("remoteenv", "paramiko"):
+        logging.getLogger(name).addHandler(handler)
+    logging.getLogger("remoteenv").setLevel(logging.INFO)
+    logging.getLogger("paramiko").setLevel(logging.WARNING)
+    return Keeper(sock_path).serve()

@@ -1,0 +1,347 @@
+"""The connection keeper (remoteenv.keeper): one sign-in per host shared by every command."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from cli_runner import remoteenv
+
+pytestmark = pytest.mark.integration
+
+
+def kept_env(bed) -> dict[str, str]:
+    env = bed.client.env()
+    env.pop("REMOTEENV_NO_REUSE", None)
+    return env
+
+
+def keeper_dir(bed) -> Path:
+    return bed.client.home / ".local/state/remoteenv/keeper"
+
+
+def sign_ins(host) -> int:
+    return host.sshd_log().count("Accepted publickey")
+
+
+def keeper_pid(bed) -> int:
+    return int((keeper_dir(bed) / "keeper.pid").read_text())
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    return state != "Z"
+
+
+@pytest.fixture(scope="module")
+def bed():
+    from conftest import _make
+
+    made = _make(2)
+    # Quick dead-peer detection for the link-cut test (first value wins: the host blocks set none).
+    with open(made.client.ssh_config, "a") as fh:
+        fh.write("\nHost *\n  ServerAliveInterval 1\n  ServerAliveCountMax 2\n")
+    yield made
+    remoteenv("disconnect", env=kept_env(made))
+    made.close()
+
+
+@pytest.fixture
+def fresh(bed):
+    """Every test starts with no keeper."""
+    remoteenv("disconnect", env=kept_env(bed))
+    yield bed
+    remoteenv("disconnect", env=kept_env(bed))
+
+
+def write_playbook(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "site.yaml"
+    path.write_text(textwrap.dedent(text).lstrip("\n"))
+    return path
+
+
+def test_probe_plan_and_apply_share_one_sign_in(fresh, tmp_path):
+    bed = fresh
+    host, env = bed.host("h01"), kept_env(bed)
+    before = sign_ins(host)
+    playbook = write_playbook(tmp_path, """
+        steps:
+          - shell: {command: touch ~/.rt-kept, creates: ~/.rt-kept}
+        """)
+    for args in (("probe", "h01", "--json"), ("plan", str(playbook), "h01"), ("apply", str(playbook), "h01"),
+                 ("apply", str(playbook), "h01"), ("probe", "h01")):
+        result = remoteenv(*args, env=env)
+        assert result.code == 0, (args, result.out, result.err)
+    assert sign_ins(host) - before == 1, host.sshd_log()[-2000:]
+
+    listed = remoteenv("connections", "--json", env=env).json()
+    assert [c["name"] for c in listed["connections"]] == ["h01"]
+    assert listed["connections"][0]["alive"] is True
+
+    # Turned off, every command signs in on its own.
+    assert remoteenv("--no-reuse", "probe", "h01", "--json", env=env).code == 0
+    assert sign_ins(host) - before == 2
+
+    closed = remoteenv("disconnect", "h01", "--json", env=env).json()
+    assert closed["closed"] == ["h01"]
+    assert remoteenv("probe", "h01", "--json", env=env).code == 0
+    assert sign_ins(host) - before == 3
+
+
+def test_the_keeper_serves_only_its_own_user(fresh):
+    bed = fresh
+    env = kept_env(bed)
+    assert remoteenv("probe", "h02", "--json", env=env).code == 0
+    folder = keeper_dir(bed)
+    sock = folder / "keeper.sock"
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert stat.S_IMODE(sock.stat().st_mode) == 0o600
+    assert stat.S_IMODE((folder / "keeper.log").stat().st_mode) == 0o600
+
+    other = bed.host("h02").user  # a Unix user of this machine that is not us
+    attempt = textwrap.dedent(f"""
+        import socket, struct, sys
+        s = socket.socket(socket.AF_UNIX)
+        try:
+            s.connect({str(sock)!r})
+        except OSError as exc:
+            print("refused", exc.errno); sys.exit(0)
+        body = b'{{"op":"list"}}'
+        try:
+            s.sendall(struct.pack(">IB", len(body), ord("J")) + body)
+            print("answered" if s.recv(100) else "closed")
+        except ConnectionError:
+            print("closed")
+    """)
+
+    def as_other() -> str:
+        proc = subprocess.run(["runuser", "-u", other, "--", "/usr/bin/python3", "-c", attempt],
+                              capture_output=True, text=True, timeout=30)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout.strip()
+
+    assert as_other().startswith("refused")
+    # With the folder and socket opened up (a mistake, a careless chmod), the keeper itself still
+    # checks who is calling and hangs up on anyone else.
+    chain = [p for p in [sock.parent, *sock.parents] if str(p).startswith(str(bed.dir))]
+    modes = {p: stat.S_IMODE(p.stat().st_mode) for p in [sock, *chain]}
+    try:
+        for path in chain:
+            os.chmod(path, modes[path] | 0o711)
+        os.chmod(sock, 0o666)
+        assert as_other() == "closed"
+    finally:
+        for path, mode in modes.items():
+            os.chmod(path, mode)
+    assert remoteenv("connections", "--json", env=env).json()["connections"]
+
+
+def test_a_keeper_killed_mid_command_is_replaced_and_the_command_succeeds(fresh, tmp_path):
+    bed = fresh
+    host, env = bed.host("h01"), kept_env(bed)
+    assert remoteenv("probe", "h01", "--json", env=env).code == 0
+    first = keeper_pid(bed)
+    playbook = write_playbook(tmp_path, """
+        steps:
+          - shell: {command: "sleep 4; echo done >> ~/.rt-killed", creates: ~/.rt-killed-marker}
+          - shell: {command: touch ~/.rt-killed-marker, creates: ~/.rt-killed-marker}
+        """)
+    host.run("rm -f ~/.rt-killed ~/.rt-killed-marker")
+    proc = subprocess.Popen([sys.executable, "-m", "remoteenv", "apply", str(playbook), "h01", "--json"],
+                            env={**env, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while "sleep 4" not in host.run("ps -eo args", check=False).stdout:
+        assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+        time.sleep(0.1)
+    os.kill(first, signal.SIGKILL)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, (out, err)
+    assert keeper_pid(bed) != first and alive(keeper_pid(bed))
+    # Once: what the dead keeper had started was stopped before the command went again.
+    assert host.run("cat ~/.rt-killed").stdout.split() == ["done"]
+    assert host.run("test -e ~/.rt-killed-marker", check=False).returncode == 0
+    ends = [json.loads(line) for line in out.splitlines() if '"host_end"' in line]
+    assert ends and ends[-1]["status"] == "changed", out
+
+
+def test_a_dropped_connection_is_replaced_without_a_word(fresh):
+    bed = fresh
+    host, env = bed.host("h02"), kept_env(bed)
+    assert remoteenv("probe", "h02", "--json", env=env).code == 0
+    before = sign_ins(host)
+    # The host ends the session (sshd restarted, a NAT timeout, a reboot): its per-login sshd dies.
+    host.run("pkill -KILL -u $(id -u) -x sshd || true", check=False)
+    deadline = time.monotonic() + 20
+    while True:
+        rows = remoteenv("connections", "--json", env=env).json()["connections"]
+        if not any(r["name"] == "h02" and r["alive"] for r in rows):
+            break
+        assert time.monotonic() < deadline, rows
+        time.sleep(0.2)
+    result = remoteenv("probe", "h02", "--json", env=env)
+    assert result.code == 0, result.err
+    assert sign_ins(host) == before + 1
+
+
+def test_ctrl_c_in_a_kept_command_stops_it_on_the_host(fresh, tmp_path):
+    bed = fresh
+    host, env = bed.host("h01"), kept_env(bed)
+    playbook = write_playbook(tmp_path, """
+        steps:
+          - shell: {command: "sleep 300", creates: ~/.never}
+        """)
+    proc = subprocess.Popen([sys.executable, "-m", "remoteenv", "apply", str(playbook), "h01", "--json"],
+                            env={**env, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while "sleep 300" not in host.run("ps -eo args", check=False).stdout:
+        assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    deadline = time.monotonic() + 10
+    while "sleep 300" in host.run("ps -eo args", check=False).stdout:
+        assert time.monotonic() < deadline, "the command kept running on the host"
+        time.sleep(0.2)
+    # The connection itself stays for the next command.
+    assert any(r["name"] == "h01" for r in remoteenv("connections", "--json", env=env).json()["connections"])
+
+
+def test_the_kept_tunnel_backend_carries_http_over_the_kept_connection(fresh):
+    import hashlib
+    import urllib.request
+
+    bed = fresh
+    host, env = bed.host("h02"), kept_env(bed)
+    blob = os.urandom(3 << 20)
+    (host.home / "www").mkdir(exist_ok=True)
+    (host.home / "www" / "blob").write_bytes(blob)
+    os.chown(host.home / "www", host.home.stat().st_uid, host.home.stat().st_gid)
+    host.run("cd ~/www && setsid python3 -m http.server 18081 --bind 127.0.0.1 >/dev/null 2>&1 </dev/null &")
+    try:
+        assert remoteenv("probe", "h02", "--json", env=env).code == 0
+        before = sign_ins(host)
+        opened = remoteenv("tunnel", "h02", "--service", "18081", "--backend", "kept", "--detach", "--json",
+                           env=env)
+        assert opened.code == 0, opened.err
+        port = opened.json()["forwards"][0]["local_port"]
+        listed = remoteenv("tunnels", "--json", env=env).json()
+        assert [t["backend"] for t in listed if t["host"] == "h02"] == ["kept"]
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                body = urllib.request.urlopen(f"http://127.0.0.1:{port}/blob", timeout=10).read()
+                break
+            except OSError:
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+        assert hashlib.sha256(body).digest() == hashlib.sha256(blob).digest()
+        # Ten requests at once, each a connection of its own through the one kept SSH connection.
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(10) as pool:
+            sizes = list(pool.map(lambda _: len(urllib.request.urlopen(
+                f"http://127.0.0.1:{port}/blob", timeout=30).read()), range(10)))
+        assert sizes == [len(blob)] * 10
+        assert sign_ins(host) == before, "the tunnel signed in again"
+        assert remoteenv("down", "h02", env=env).code == 0
+    finally:
+        host.run("pkill -f 'http.server 18081' || true", check=False)
+
+
+def test_a_host_that_asks_for_a_code_asks_once_across_probe_apply_and_tunnel(tmp_path):
+    """AuthenticationMethods publickey,keyboard-interactive: the code is typed once per connection."""
+    import urllib.request
+
+    from conftest import _make
+
+    bed = _make(1, auth={"h01": "2fa"})
+    host, env = bed.hosts[0], kept_env(bed)
+    try:
+        # The code, given as a person would type it (REMOTEENV_ASKPASS stands in for the terminal).
+        answer = tmp_path / "askpass"
+        answer.write_text(f"#!/bin/sh\necho \"$1\" >> {tmp_path}/asked\ncat {host.code_file}\n")
+        answer.chmod(0o755)
+        env["REMOTEENV_ASKPASS"] = str(answer)
+        without = remoteenv("--no-reuse", "probe", "h01", "--json", env={**env, "REMOTEENV_ASKPASS": "/bin/false"})
+        assert without.code == 3 and "code" in without.err, without.err
+
+        assert remoteenv("probe", "h01", "--json", env=env).code == 0
+        assert host.prompts_answered() == 1  # the try above gave no answer at all
+        asked = (tmp_path / "asked").read_text().splitlines()
+        assert len(asked) == 1 and asked[0].startswith("h01: ")
+        host.set_code("000000")  # the code moves on: signing in again now would need the new one
+
+        playbook = write_playbook(tmp_path, """
+            steps:
+              - shell: {command: touch ~/.rt-2fa, creates: ~/.rt-2fa}
+            """)
+        assert remoteenv("apply", str(playbook), "h01", env=env).code == 0
+        host.run("setsid python3 -m http.server 18082 --bind 127.0.0.1 >/dev/null 2>&1 </dev/null &")
+        opened = remoteenv("tunnel", "h01", "--service", "18082", "--detach", "--json", env=env)
+        assert opened.code == 0, opened.err
+        listed = remoteenv("tunnels", "--json", env=env).json()
+        assert [t["backend"] for t in listed] == ["kept"]  # ssh -L would have asked again
+        port = opened.json()["forwards"][0]["local_port"]
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                status = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10).status
+                break
+            except OSError:
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+        assert status == 200
+        assert host.prompts_answered() == 1
+        assert len((tmp_path / "asked").read_text().splitlines()) == 1
+        assert remoteenv("down", "h01", env=env).code == 0
+    finally:
+        host.run("pkill -f 'http.server 18082' || true", check=False)
+        remoteenv("disconnect", env=env)
+        bed.close()
+
+
+def test_a_kept_tunnel_comes_back_after_the_link_is_cut(fresh):
+    import urllib.request
+
+    bed = fresh
+    host, env = bed.host("h02"), kept_env(bed)
+    host.run("setsid python3 -m http.server 18083 --bind 127.0.0.1 >/dev/null 2>&1 </dev/null &")
+
+    def get(port: int, within: float) -> int:
+        deadline = time.monotonic() + within
+        while True:
+            try:
+                return urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=3).status
+            except OSError:
+                assert time.monotonic() < deadline, "the tunnel did not answer"
+                time.sleep(0.3)
+
+    try:
+        opened = remoteenv("tunnel", "h02", "--service", "18083", "--detach", "--json", env=env)
+        assert opened.code == 0, opened.err
+        port = opened.json()["forwards"][0]["local_port"]
+        assert get(port, 20) == 200
+        host.cut_link()
+        time.sleep(5)  # long enough for the keepalives to give the connection up
+        host.restore_link()
+        assert get(port, 60) == 200
+        log = next((bed.client.home / ".local/state/remoteenv/tunnels").glob("*.log")).read_text()
+        assert "dropped" in log or "reconnect" in log, log
+    finally:
+        remoteenv("down", "h02", env=env)
+        host.run("pkill -f 'http.server 18083' || true", check=False)
