@@ -107,10 +107,64 @@ def installer(dist: Distribution, version: str, machine: str) -> Installer:
     raise ConfigError(f"{dist.name} has no installer", "a venv is made by the host's own python3")
 
 
-# SHA-256 sums of pinned installers, recorded with where they were read, for hosts and machines
-# that cannot fetch a published sum. Filled as releases are pinned; a pin without a recorded or
-# published sum needs --sha256.
-KNOWN_SHA256: dict[str, tuple[str, str]] = {}
+# SHA-256 sums of pinned installers, for hosts and machines that cannot fetch a published sum: the
+# key is the file name installer() builds, the value (sum, where it was read). A sum is recorded
+# only as read beside that file's name (or its version and arch) in the sources named; when a sum
+# is recorded it is used instead of fetching the published one. Miniconda names are py311 only
+# (MINICONDA_PYTHON); micromamba is absent because its file name does not carry the version. A pin
+# without a recorded or published sum needs --sha256.
+_SPACK_MINIFORGE = "spack/spack-packages:repos/spack_repo/builtin/packages/miniforge3/package.py"
+_AUR_MINIFORGE = "aur.archlinux.org/cgit/aur.git/tree/PKGBUILD?h=miniforge"
+KNOWN_SHA256: dict[str, tuple[str, str]] = {
+    # Miniforge (conda-forge/miniforge releases)
+    "Miniforge3-26.3.2-3-Linux-x86_64.sh": (
+        "848194851a98903134187fbb4ab50efe87b003e0c0f808f97644b7524a62bf2c",
+        f"{_SPACK_MINIFORGE}; Brewforge/homebrew-chinese:Casks/m/miniforge-cn.rb (26.3.2-3)"),
+    "Miniforge3-26.3.2-3-Linux-aarch64.sh": (
+        "2c113a69297e612b01ca0f320c22a3107a11f2ab9b573d79ac868a175945ce29",
+        f"{_SPACK_MINIFORGE}; Brewforge/homebrew-chinese:Casks/m/miniforge-cn.rb (26.3.2-3)"),
+    "Miniforge3-26.1.1-3-Linux-x86_64.sh": (
+        "b25b828b702df4dd2a6d24d4eb56cfa912471dd8e3342cde2c3d86fe3dc2d870",
+        f"{_SPACK_MINIFORGE}; a public install guide's `sha256sum -c` line for this file"),
+    "Miniforge3-26.1.1-3-Linux-aarch64.sh": (
+        "83280e4ee71a5bd547d6b318f96e9ababe1054911ff6cc2b8801ce5493fe67e5",
+        _SPACK_MINIFORGE),
+    "Miniforge3-25.3.0-3-Linux-x86_64.sh": (
+        "1b57f8cb991982063f79b56176881093abb1dc76d73fda32102afde60585b5a1",
+        f"{_SPACK_MINIFORGE}; {_AUR_MINIFORGE} (pkgver 25.3.0.3)"),
+    "Miniforge3-25.3.0-3-Linux-aarch64.sh": (
+        "ac89f17b0eec4e98d38a53d1ae688e0f22c77d8ea5b5f008c2455e90ef095339",
+        f"{_SPACK_MINIFORGE}; {_AUR_MINIFORGE} (pkgver 25.3.0.3)"),
+    "Miniforge3-24.11.3-0-Linux-x86_64.sh": (
+        "2e1ad2188fe69fcdd522c2b20c08c800a5c7411b775eca768318b1540ed32e53",
+        f"{_AUR_MINIFORGE} (pkgver 24.11.3.0); public notes checking the download against it"),
+    "Miniforge3-24.11.3-0-Linux-aarch64.sh": (
+        "d3f2b771857009ec804faeeef191352186194cb5737a831e55c6347a5f47cb8f",
+        f"{_AUR_MINIFORGE} (pkgver 24.11.3.0)"),
+    "Miniforge3-24.3.0-0-Linux-x86_64.sh": (
+        "23367676b610de826f50f7ddc91139a816d4b59bd4c69cc9b6082d9b2e7fe8a3",
+        _SPACK_MINIFORGE),
+    # Miniconda (repo.anaconda.com/miniconda), Python 3.11 builds
+    "Miniconda3-py311_24.11.1-0-Linux-x86_64.sh": (
+        "807774bae6cd87132094458217ebf713df436f64779faf9bb4c3d4b6615c1e3a",
+        "public install guides and Dockerfiles pinning this file (`sha256sum -c` lines, ARG SHA256SUM)"),
+    "Miniconda3-py311_24.11.1-0-Linux-aarch64.sh": (
+        "a8846ade7a5ddd9b6a6546590054d70d1c2cbe4fbe8c79fb70227e8fd93ef9f8",
+        "a public Dockerfile (ARG CONDA_VERSION=py311_24.11.1-0, SHA256SUM for aarch64)"),
+    "Miniconda3-py311_24.9.2-0-Linux-x86_64.sh": (
+        "62ef806265659c47e37e22e8f9adce29e75c4ea0497e619c280f54c823887c4f",
+        "openreview-expertise Dockerfile (`sha256sum -c`); another public Dockerfile (ARG MINICONDA_SHA256)"),
+    "Miniconda3-py311_23.11.0-2-Linux-x86_64.sh": (
+        "c9ae82568e9665b1105117b4b1e499607d2a920f0aea6f94410e417a0eff1b9c",
+        "spack/spack-packages:repos/spack_repo/builtin/packages/miniconda3/package.py; "
+        "a public Dockerfile (ARG CONDA_SHA256)"),
+    "Miniconda3-py311_23.11.0-1-Linux-x86_64.sh": (
+        "5b3cefe534e23541f5f703f40d4818e361c3615dbf14651a0f29554c3fc3d0fd",
+        "ContinuumIO/docker-images:miniconda3/debian/Dockerfile"),
+    "Miniconda3-py311_23.11.0-1-Linux-aarch64.sh": (
+        "63c06a1974695e50bbe767a030903d169e637e42d5b7b6d30876b19a01fbbad8",
+        "ContinuumIO/docker-images:miniconda3/debian/Dockerfile"),
+}
 
 
 def parse_sha256(text: str, filename: str | None = None) -> str | None:
