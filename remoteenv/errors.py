@@ -37,6 +37,11 @@ class ConfigError(RemoteenvError):
         super().__init__(message, hint or "correct the file or option named above, then run the command again")
 
 
+class HostRefused(ConfigError):
+    """One host of an inventory is written in a way remoteenv will not follow (an Ansible local
+    connection, an ssh option it cannot honour): that host only, the rest stays usable."""
+
+
 class ConnectError(RemoteenvError):
     """Could not get a working SSH session to a host."""
 

@@ -8,7 +8,8 @@ so hostile input is one ConfigError naming the file and line, never an internal 
 a memory blow-up:
 
 - only YAML's core tags (null, bool, int, float, str, timestamp, binary, map, seq, merge) and
-  Ansible's `!unsafe`; a value its tag cannot read (`!!bool maybe`, `2001-13-45`) is an error;
+  Ansible's `!unsafe` and `!vault` (kept as `{"__ansible_vault": TEXT}`, as ansible-inventory shows
+  it); a value its tag cannot read (`!!bool maybe`, `2001-13-45`) is an error;
 - nesting is at most MAX_DEPTH deep, and aliases may not expand the document beyond
   MAX_EXPANSION times its own size (the "billion laughs" of nested anchors);
 - integers too long to print (Python refuses more than 4,300 digits) are refused;
@@ -36,6 +37,7 @@ MAX_INT_BITS = 14_000
 _TAG = "tag:yaml.org,2002:"
 _STR, _MAP, _SEQ, _MERGE, _VALUE = (f"{_TAG}{t}" for t in ("str", "map", "seq", "merge", "value"))
 _UNSAFE = "!unsafe"  # Ansible's marker for text it must not render: the value as written
+_VAULT = "!vault"  # Ansible's inline encrypted value: kept as ansible-inventory shows it, never decrypted
 # `=` and `<<` as values (not keys) are plain text, not the constructor errors PyYAML gives.
 _TEXT_TAGS = {_STR, _UNSAFE, _VALUE, _MERGE}
 _SCALAR_KINDS = {f"{_TAG}{t}": kind for t, kind in (
@@ -242,6 +244,8 @@ class _Builder:
             return _MERGE_KEY
         if tag in _TEXT_TAGS:
             return value
+        if tag == _VAULT:
+            return {"__ansible_vault": value}
         if tag not in _SCALAR_TAGS:
             if tag in (_MAP, _SEQ):
                 self.fail(event.start_mark, f"YAML tag {_tag_name(tag)} does not fit the value {value[:80]!r}",

@@ -28,9 +28,9 @@ def inventory() -> Inventory:
     return load_inventory(GLOBALS.inventory)
 
 
-def select_hosts(inv: Inventory, names: list[str] | None, group: str | None = None,
-                 limit: str | None = None, *, default_all: bool = False) -> list[Host]:
-    """Hosts named on the command line (globs allowed), narrowed by --group and --limit."""
+def select_names(inv: Inventory, names: list[str] | None, group: str | None = None,
+                 limit: str | None = None, *, default_all: bool = False) -> list[str]:
+    """Host names from the command line (globs allowed), narrowed by --group and --limit."""
     if not names and not group and not default_all:
         raise ConfigError("no host given", "name a host or a glob ('*': every inventory host), or --group G")
     chosen = inv.select(names or None, group)
@@ -42,6 +42,13 @@ def select_hosts(inv: Inventory, names: list[str] | None, group: str | None = No
     if not chosen:
         where = inv.path or "the inventory"
         raise ConfigError(f"no host in {where} matches the selection", "remoteenv hosts lists them")
+    return chosen
+
+
+def select_hosts(inv: Inventory, names: list[str] | None, group: str | None = None,
+                 limit: str | None = None, *, default_all: bool = False) -> list[Host]:
+    """Hosts named on the command line (globs allowed), narrowed by --group and --limit."""
+    chosen = select_names(inv, names, group, limit, default_all=default_all)
     from remoteenv.inventory import resolve_many
 
     return resolve_many(inv, chosen)

@@ -25,8 +25,9 @@ def connections(as_json: common.JsonOpt = False) -> None:
 
     reply = client.request("list")
     rows = reply["connections"] if reply else []
+    tunnels = reply.get("tunnels", []) if reply else []
     if as_json:
-        print_json({"keeper_pid": reply["pid"] if reply else None, "connections": rows})
+        print_json({"keeper_pid": reply["pid"] if reply else None, "connections": rows, "tunnels": tunnels})
         return
     if not rows:
         console().print("No kept connections" + ("" if reply else " (no keeper runs)") + ".")
@@ -35,12 +36,14 @@ def connections(as_json: common.JsonOpt = False) -> None:
     from rich.text import Text
 
     table = Table(title=Text(f"Kept connections (keeper pid {reply['pid']})"), title_justify="left")  # type: ignore[index]
-    for column in ("host", "connects to", "in use", "idle", "closes after idle"):
+    for column in ("host", "connects to", "in use", "idle", "closes after idle", "tunnels"):
         table.add_column(column, overflow="fold")
     for row in rows:
         persist = row["persist_seconds"]
+        ports = [str(p) for t in tunnels if t["host"] == row["name"] for p in t["local_ports"]]
         table.add_row(Text(row["name"]), Text(row["target"]), str(row["users"]), f"{row['idle_seconds']:.0f}s",
-                      "never (disconnect ends it)" if not persist else f"{persist:.0f}s")
+                      "never (disconnect ends it)" if not persist else f"{persist:.0f}s",
+                      ", ".join(f"127.0.0.1:{p}" for p in ports) or "-")
     console().print(table)
 
 

@@ -58,6 +58,9 @@ class Opening:
         self.host, self.forwards, self.url, self.detach = host.name, forwards, url, detach
         self.error: Exception | None = None
         name = backend or backend_for(host, forwards)
+        if detach and name == "kept":
+            self._hosted(host, inv, forwards, url, service)
+            return
         if detach:
             from remoteenv.tunnel import keeper
 
@@ -78,6 +81,31 @@ class Opening:
         self.thread = threading.Thread(target=self._open, daemon=True, name=f"tunnel-open-{host.name}")
         self.thread.start()
 
+    def _hosted(self, host: Host, inv: Inventory, forwards: list[Forward], url: str, service: str) -> None:
+        """A detached tunnel the connection keeper listens for: open at once, no process to start."""
+        from remoteenv import api
+        from remoteenv.keeper import client
+        from remoteenv.tunnel import records
+
+        self.proc = None
+        self.record = records.Record(id=records.new_id(host.name, forwards[0].local_port), host=host.name,
+                                     backend="kept", forwards=[f.to_json() for f in forwards],
+                                     inventory=GLOBALS.inventory, url=url, service=service, hosted=True)
+        for old in records.load_all():
+            if old.id == self.record.id:
+                records.stop(old)
+        targets = []
+        for f in forwards:
+            remote_host, _, remote_port = f.remote.rpartition(":")
+            targets.append((f.local_port, remote_host or "127.0.0.1", int(remote_port)))
+        try:
+            self.record.pid = client.listen(host, api.connect_options(inv), self.record.id, targets)
+        except BaseException as exc:
+            self.error = exc
+            return
+        self.record.state = "open"
+        self.record.save()
+
     def _open(self) -> None:
         try:
             self.tunnel.open()
@@ -90,6 +118,13 @@ class Opening:
 
         if url is not None:
             self.url = url
+        if self.detach and self.record.hosted:
+            if self.error is not None:
+                raise self.error
+            if self.record.url != self.url:
+                self.record.url = self.url
+                self.record.save()
+            return Opened(self.host, self.forwards, self.url, pid=self.record.pid)
         if self.detach:
             record = keeper.wait_open(self.record, self.proc, timeout)
             if record.url != self.url:
@@ -110,6 +145,9 @@ class Opening:
         """Give it up (it went to the wrong place, or the run failed)."""
         from remoteenv.tunnel import records
 
+        if self.detach and self.record.hosted:
+            records.stop(self.record)
+            return
         if self.detach:
             # Our own child: terminate and reap it here (a zombie would look alive to records.stop).
             if self.proc.poll() is None:

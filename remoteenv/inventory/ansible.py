@@ -1,11 +1,19 @@
-"""Ansible inventories (INI and YAML), read into remoteenv's Inventory model.
+"""Ansible inventories (INI, YAML, or a folder of them), read into remoteenv's Inventory model as
+`ansible-inventory` reads them.
 
-Connection variables become settings (`ansible_host` -> hostname, `ansible_user` -> user,
-`ansible_port` -> port, `ansible_ssh_private_key_file` -> identity_files, `-J X` or
-`ProxyJump=X` in `ansible_ssh_common_args` -> proxy_jump, and `-i KEY` there -> further
-identity files); every other variable is kept as a variable. Precedence follows Ansible:
-host > child group > parent group > `all`; groups at the same depth are ordered by
-`ansible_group_priority`, then by name (the later name wins).
+Each host's variables are worked out here as Ansible merges them (VARIABLE_PRECEDENCE's default), each
+layer replacing the keys of the one before:
+
+    the inventory file's `all` vars < its vars of the host's other groups < group_vars/all
+    < group_vars/<group> < the inventory file's host vars < host_vars/<host>
+
+where a host's groups are every group it is in, directly or through `children`, ordered by depth (a child
+after its parents), then ansible_group_priority, then name. group_vars/ and host_vars/ are the folders
+beside the inventory file, or in the inventory folder (ansible_varsfiles). The merged connection
+variables then become remoteenv's connection settings (ansible_connection); every other variable is
+kept as a variable. A host whose
+connection remoteenv cannot make as Ansible would (ansible_connection=local, an ssh option it cannot
+honour, a Jinja template) is refused when it is resolved; the rest of the inventory loads.
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ from __future__ import annotations
 import ast
 import itertools
 import math
+import os
 import re
 import shlex
 import string
@@ -23,29 +32,20 @@ from typing import Any
 
 from remoteenv import yamlio
 from remoteenv.errors import ConfigError
+from remoteenv.inventory.ansible_connection import CONNECTION_VARS, REFUSED_KEY, SOURCES_KEY, connection
+from remoteenv.inventory.ansible_varsfiles import VarsFiles
 from remoteenv.inventory.model import Group, HostEntry, Inventory
 from remoteenv.paths import text_lines
 from remoteenv.yamlio import LineDict, kind_of
 
-# Ansible's own spellings of each connection setting (older `ansible_ssh_*` names included).
-_SETTING_VARS = {
-    "ansible_host": "hostname",
-    "ansible_ssh_host": "hostname",
-    "ansible_user": "user",
-    "ansible_ssh_user": "user",
-    "ansible_port": "port",
-    "ansible_ssh_port": "port",
-    "ansible_ssh_private_key_file": "identity_files",
-    "ansible_private_key_file": "identity_files",
-}
-_SSH_ARG_VARS = ("ansible_ssh_common_args", "ansible_ssh_extra_args")
-# Inventory metadata, not a variable anyone reads.
+# Inventory metadata (a group's priority), not a variable, when an inventory file sets it.
 _PRIORITY_VAR = "ansible_group_priority"
 # Groups every Ansible inventory has; they are not listed among a host's groups.
 _IMPLICIT_GROUPS = ("all", "ungrouped")
 
-_SECTION = re.compile(r"^\[([^:\]\s]+)(?::(\w+))?\]\s*(?:[#;].*)?$")
-_GROUP_NAME = re.compile(r"^([^:\]\s]+)\s*(?:[#;].*)?$")
+# Ansible's INI patterns (plugins/inventory/ini.py), comments after a section only with '#'.
+_SECTION = re.compile(r"^\[([^:\]\s]+)(?::(\w+))?\]\s*(?:#.*)?$")
+_GROUP_NAME = re.compile(r"^([^:\]\s]+)\s*(?:#.*)?$")
 _HOST_NAME = re.compile(r"^[\w](?:[\w.-]*[\w])?$")
 _IPV6_CHARS = re.compile(r"^[0-9A-Fa-f:.]+$")
 _RANGE = re.compile(r"\[([^\]]*)\]")
@@ -57,9 +57,19 @@ class _GroupDraft:
     source: str
     vars: dict[str, Any] = field(default_factory=dict)
     var_lines: dict[str, str] = field(default_factory=dict)  # variable -> "file:line"
-    vars_source: str | None = None
     parents: list[str] = field(default_factory=list)
     declared: bool = False  # has a section / mapping of its own, not just a mention
+    priority: int = 1
+
+    def set(self, key: str, value: Any, where: str) -> None:
+        if key == _PRIORITY_VAR:  # Ansible: int(value), kept as the group's priority only
+            text = str(value).strip() if isinstance(value, (int, str)) and not isinstance(value, bool) else ""
+            if not re.fullmatch(r"[-+]?[0-9]{1,9}", text):
+                raise ConfigError(f"{where}: {_PRIORITY_VAR} must be a whole number, not {value!r}")
+            self.priority = int(text)
+            return
+        self.vars[key] = value
+        self.var_lines[key] = where
 
 
 @dataclass
@@ -75,7 +85,8 @@ class _Drafts:
     """Groups and hosts as the file declares them, before precedence is worked out."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
+        self.path = path  # the inventory: a file, or a folder of them
+        self.current = path  # the file being read
         self.groups: dict[str, _GroupDraft] = {}
         self.hosts: dict[str, _HostDraft] = {}
         self.range_hosts = 0  # hosts made by [a:b] ranges so far
@@ -100,12 +111,23 @@ class _Drafts:
         if parent not in draft.parents:
             draft.parents.append(parent)
 
-    def add_host(self, name: str, group: str, variables: dict[str, Any], where: str,
-                 var_lines: dict[str, str]) -> None:
-        host = self.hosts.setdefault(name, _HostDraft(name, where))
-        host.vars.update(variables)
-        host.var_lines.update(var_lines)
-        if group not in _IMPLICIT_GROUPS and group not in host.groups:
+    def add_host(self, name: str, group: str, port: int | None, variables: dict[str, Any],
+                 var_lines: dict[str, str], where: str) -> None:
+        host = self.hosts.get(name)
+        if host is None:
+            host = self.hosts[name] = _HostDraft(name, where)
+            if port is not None:  # Ansible takes `host:port` only where the host first appears
+                host.vars["ansible_port"], host.var_lines["ansible_port"] = port, where
+        # Ansible sets a variable on the group of that name when there is one (InventoryData.set_variable
+        # looks groups up first): `[bastion]` + `bastion ansible_user=x` gives group bastion that variable
+        same_name = self.groups.get(name)
+        for key, value in variables.items():
+            if same_name is not None and same_name.declared:
+                same_name.set(key, value, var_lines.get(key, where))
+            else:
+                host.vars[key] = value
+                host.var_lines[key] = var_lines.get(key, where)
+        if group != "all" and group not in host.groups:
             host.groups.append(group)
 
 
@@ -210,84 +232,54 @@ class _Numbers(Sequence[str]):
         return str(self.numbers[index]).zfill(self.width)
 
 
-def _from_ssh_args(args: str, where: str) -> tuple[str | None, list[str], str]:
-    """Pull `-J X` / `-o ProxyJump=X` and `-i KEY` / `-o IdentityFile=KEY` out of ssh arguments.
+def _literal(text: str) -> Any:
+    """An INI value as Ansible reads it: a Python literal when it parses as one, else the text.
 
-    Returns (jump, keys, the other arguments).
+    Only literals a YAML or JSON value could be (text, numbers, booleans, None, lists, tuples as
+    lists, mappings with scalar keys, not too deep or long) are taken; anything else
+    (`{1j: 2}`, `{1, 2}`, b'x', a 5,000-digit number) stays the text it was written as, so every
+    variable can be printed as JSON and written as YAML.
     """
+    if not text or text[0] not in "-+0123456789.[{(\"'TFN":  # cheap: most values are plain words
+        return text
     try:
-        words = shlex.split(args)
-    except ValueError as exc:
-        raise ConfigError(f"{where}: cannot split ssh arguments {args!r}: {exc}") from None
-    jump: str | None = None
-    keys: list[str] = []
-    rest: list[str] = []
-    i = 0
-    while i < len(words):
-        word = words[i]
-        flag, value, used = word[:2], word[2:], 1
-        if flag in ("-J", "-i", "-o") and not value and i + 1 < len(words):
-            value, used = words[i + 1], 2
-        if flag == "-o" and value:
-            option, _, option_value = value.replace("=", " ", 1).partition(" ")
-            flag, value = {"proxyjump": "-J", "identityfile": "-i"}.get(option.lower(), ""), option_value.strip()
-        if flag in ("-J", "-i") and value:
-            if flag == "-J":
-                jump = value
-            else:
-                keys.append(value)
-            i += used
-            continue
-        rest.append(word)
-        i += 1
-    return jump, keys, shlex.join(rest)
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return text
+    plain = _plain(value, 0)
+    return text if plain is _NOT_PLAIN else plain
 
 
-def _split_vars(variables: dict[str, Any], lines: dict[str, str], fallback: str
-                ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Ansible variables -> (remoteenv connection settings, the remaining variables)."""
-    settings: dict[str, Any] = {}
-    rest: dict[str, Any] = {}
-    keys: list[str] = []
-    more_keys: list[str] = []  # -i in ssh arguments: tried after the private key file
-    for key, value in variables.items():
-        where = lines.get(key, fallback)
-        field_name = _SETTING_VARS.get(key)
-        if field_name is None and key not in _SSH_ARG_VARS:
-            if key != _PRIORITY_VAR:
-                rest[key] = value
-            continue
-        if isinstance(value, str) and ("{{" in value or "{%" in value):
-            raise ConfigError(f"{where}: {key} is a Jinja template, which remoteenv does not evaluate",
-                              "write the value out, or put the host in ~/.ssh/config and name it there")
-        if key in _SSH_ARG_VARS:
-            jump, found_keys, others = _from_ssh_args(str(value), where)
-            if jump:
-                settings["proxy_jump"] = jump
-            more_keys += found_keys
-            if others:
-                rest[key] = others
-        elif field_name == "port":
-            settings["port"] = _port(value, key, where)
-        elif field_name == "identity_files":
-            files = value if isinstance(value, list) else [value]
-            if not all(isinstance(f, str) and f for f in files):
-                raise ConfigError(f"{where}: {key} must be a path")
-            keys = list(files)
-        else:
-            if value is None or isinstance(value, (bool, dict, list)) or str(value) == "":
-                raise ConfigError(f"{where}: {key} must be a non-empty string, not {value!r}")
-            settings[field_name] = str(value)
-    if keys or more_keys:
-        settings["identity_files"] = keys + [k for k in more_keys if k not in keys]
-    return settings, rest
+_NOT_PLAIN = object()
+_MAX_LITERAL_DEPTH = 32
 
 
-def _port(value: Any, key: str, where: str) -> int:
-    text = str(value).strip() if isinstance(value, (int, str)) and not isinstance(value, bool) else ""
-    if not re.fullmatch(r"[0-9]{1,5}", text) or not 0 < int(text) < 65536:
-        raise ConfigError(f"{where}: {key} must be a number from 1 to 65535, not {value!r}")
-    return int(text)
+def _plain(value: Any, depth: int) -> Any:
+    if isinstance(value, (str, bool, float, type(None))):
+        return value
+    if isinstance(value, int):
+        return value if value.bit_length() <= 1000 else _NOT_PLAIN
+    if depth >= _MAX_LITERAL_DEPTH:
+        return _NOT_PLAIN
+    if isinstance(value, bytes):  # Ansible turns b'..' into its text
+        try:
+            return value.decode()
+        except UnicodeDecodeError:
+            return _NOT_PLAIN
+    if isinstance(value, (set, frozenset)):
+        value = list(value)
+    if isinstance(value, (list, tuple)):
+        items = [_plain(item, depth + 1) for item in value]
+        return _NOT_PLAIN if any(item is _NOT_PLAIN for item in items) else items
+    if isinstance(value, dict):
+        pairs = {k: _plain(v, depth + 1) for k, v in value.items()}
+        keys_ok = all(isinstance(k, (str, int, float, bool, type(None))) and _plain(k, depth) is not _NOT_PLAIN
+                      for k in pairs)
+        return pairs if keys_ok and all(v is not _NOT_PLAIN for v in pairs.values()) else _NOT_PLAIN
+    return _NOT_PLAIN
+
+
+# ---------------------------------------------------------------- precedence
 
 
 def _depths(drafts: _Drafts) -> dict[str, int]:
@@ -326,71 +318,62 @@ def _ancestors(drafts: _Drafts, name: str) -> list[str]:
     return seen
 
 
-def _finish(drafts: _Drafts, fmt: str) -> Inventory:
+def _finish(drafts: _Drafts, fmt: str, basedir: Path) -> Inventory:
     inv = Inventory(path=drafts.path, format=fmt)
     depth = _depths(drafts)
-    priority: dict[str, int] = {}
+    files = VarsFiles(basedir)
     for name, draft in drafts.groups.items():
-        raw = draft.vars.get(_PRIORITY_VAR, 1)
-        where = draft.var_lines.get(_PRIORITY_VAR, draft.source)
-        if not isinstance(raw, (int, str)) or isinstance(raw, bool) or not re.fullmatch(r"-?[0-9]{1,9}", str(raw)):
-            raise ConfigError(f"{where}: {_PRIORITY_VAR} must be a whole number, not {raw!r}")
-        priority[name] = int(raw)
-        settings, variables = _split_vars(draft.vars, draft.var_lines, draft.source)
-        group = Group(name, settings, variables, draft.vars_source or draft.source)
+        group = Group(name, {}, {}, draft.source)
         if name == "all":
             group.name = "defaults"
             inv.defaults = group
         elif name != "ungrouped":
             inv.groups[name] = group
+    all_group = drafts.groups["all"]
+    # where a group's own variable came from, with the group named ("group web (hosts.ini:7)")
+    labelled = {name: {k: f"{'defaults' if name == 'all' else 'group ' + name} ({w})" for k, w in g.var_lines.items()}
+                for name, g in drafts.groups.items()}
+    ancestors: dict[str, list[str]] = {}
+    memo: dict = {}
+    # hosts in the same groups share everything below their own variables: worked out once
+    by_groups: dict[tuple[str, ...], tuple[list[str], dict[str, Any], dict[str, str]]] = {}
     for name, host in drafts.hosts.items():
-        settings, variables = _split_vars(host.vars, host.var_lines, host.source)
-        member_of = {g for direct in host.groups for g in _ancestors(drafts, direct)}
-        member_of -= set(_IMPLICIT_GROUPS)
-        # first group wins in resolve(): deepest first, then higher priority, then the later name
-        ordered = sorted(member_of, key=lambda g: (depth[g], priority.get(g, 1), g), reverse=True)
-        inv.entries[name] = HostEntry(name, settings, ordered, variables, host.source)
+        key = tuple(host.groups)
+        if key not in by_groups:
+            for direct in key:
+                if direct not in ancestors:
+                    ancestors[direct] = _ancestors(drafts, direct)
+            member_of = {g for direct in key for g in ancestors[direct]}
+            member_of.discard("all")
+            # Ansible's reconcile: `ungrouped` holds the hosts in no other group, and only those
+            member_of = (member_of - {"ungrouped"}) or {"ungrouped"}
+            ordered = sorted(member_of, key=lambda g: (depth[g], drafts.groups[g].priority, g))
+            layers = [(all_group.vars, labelled["all"])]
+            layers += [(drafts.groups[g].vars, labelled[g]) for g in ordered]
+            layers += [(layer.vars, layer.origins) for g in ("all", *ordered) for layer in files.group(g)]
+            base: dict[str, Any] = {}
+            base_origins: dict[str, str] = {}
+            for variables, lines in layers:
+                base.update(variables)
+                base_origins.update(lines)
+            by_groups[key] = (ordered, base, base_origins)
+        ordered, base, base_origins = by_groups[key]
+        merged = dict(base)
+        origins = dict(base_origins)
+        for variables, lines in [(host.vars, host.var_lines)] + [(layer.vars, layer.origins)
+                                                                 for layer in files.host(name)]:
+            merged.update(variables)
+            origins.update(lines)
+        made = connection(name, merged, origins, host.source, memo)
+        settings: dict[str, Any] = dict(made.settings)
+        settings[SOURCES_KEY] = made.sources
+        if made.refused:
+            settings[REFUSED_KEY] = made.refused
+        variables = {k: v for k, v in merged.items() if k not in CONNECTION_VARS}
+        # listed deepest first, then higher priority, then the later name: the order they win in
+        groups = [g for g in reversed(ordered) if g != "ungrouped"]
+        inv.entries[name] = HostEntry(name, settings, groups, variables, host.source)
     return inv
-
-
-def _literal(text: str) -> Any:
-    """An INI value as Ansible reads it: a Python literal when it parses as one, else the text.
-
-    Only literals a YAML or JSON value could be (text, numbers, booleans, None, lists, tuples as
-    lists, mappings with scalar keys, not too deep or long) are taken; anything else
-    (`{1j: 2}`, `{1, 2}`, b'x', a 5,000-digit number) stays the text it was written as, so every
-    variable can be printed as JSON and written as YAML.
-    """
-    if not text or text[0] not in "-+0123456789.[{(\"'TFN":  # cheap: most values are plain words
-        return text
-    try:
-        value = ast.literal_eval(text)
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        return text
-    plain = _plain(value, 0)
-    return text if plain is _NOT_PLAIN else plain
-
-
-_NOT_PLAIN = object()
-_MAX_LITERAL_DEPTH = 32
-
-
-def _plain(value: Any, depth: int) -> Any:
-    if isinstance(value, (str, bool, float, type(None))):
-        return value
-    if isinstance(value, int):
-        return value if value.bit_length() <= 1000 else _NOT_PLAIN
-    if depth >= _MAX_LITERAL_DEPTH:
-        return _NOT_PLAIN
-    if isinstance(value, (list, tuple)):
-        items = [_plain(item, depth + 1) for item in value]
-        return _NOT_PLAIN if any(item is _NOT_PLAIN for item in items) else items
-    if isinstance(value, dict):
-        pairs = {k: _plain(v, depth + 1) for k, v in value.items()}
-        keys_ok = all(isinstance(k, (str, int, float, bool, type(None))) and _plain(k, depth) is not _NOT_PLAIN
-                      for k in pairs)
-        return pairs if keys_ok and all(v is not _NOT_PLAIN for v in pairs.values()) else _NOT_PLAIN
-    return _NOT_PLAIN
 
 
 # ---------------------------------------------------------------- INI
@@ -398,10 +381,24 @@ def _plain(value: Any, depth: int) -> Any:
 
 def parse_ini(text: str, path: Path) -> Inventory:
     """An Ansible INI inventory: [group], [group:vars], [group:children], host lines with vars."""
+    drafts = _new_drafts(path)
+    _fill_ini(drafts, text, path)
+    return _finish(drafts, "ansible-ini", path.parent)
+
+
+def _new_drafts(path: Path) -> _Drafts:
     drafts = _Drafts(path)
-    drafts.group("all", f"{path}:1").declared = True
+    for implicit in _IMPLICIT_GROUPS:
+        drafts.group(implicit, f"{path}:1").declared = True
+    return drafts
+
+
+def _fill_ini(drafts: _Drafts, text: str, path: Path) -> None:
+    drafts.current = path
     group, state = "ungrouped", "hosts"
-    pending: dict[str, str] = {}  # group mentioned in :children or :vars -> where, until declared
+    # as Ansible's INI plugin: a group named in :children before its own section, or given only
+    # a :vars section, waits for that section; one that never comes is an error
+    pending: dict[str, tuple[str, str, list[str]]] = {}  # group -> (where, state, parents)
     for number, raw in enumerate(text_lines(text), start=1):
         where = f"{path}:{number}"
         line = raw.strip()
@@ -413,38 +410,51 @@ def parse_ini(text: str, path: Path) -> Inventory:
             if state not in ("hosts", "children", "vars"):
                 raise ConfigError(f"{where}: section [{group}:{state}] has unknown type '{state}'",
                                   "use [name], [name:vars] or [name:children]")
-            draft = drafts.group(group, where)
-            if state == "vars":
-                draft.vars_source = draft.vars_source or where
-                if not draft.declared:
-                    pending.setdefault(group, where)
-            else:
-                if not draft.declared:
-                    draft.source, draft.declared = where, True
+            draft = drafts.groups.get(group)
+            if draft is None or not draft.declared:
+                draft = drafts.group(group, where)
+                draft.source, draft.declared = where, True
+                if state == "vars" and group not in pending:
+                    pending[group] = (where, "vars", [])
+            if group in pending and state != "vars":
+                _settle(drafts, group, pending)
             continue
-        if line.startswith("["):
+        if line.startswith("[") and line.endswith("]"):
             raise ConfigError(f"{where}: not a valid section header: {line!r}",
                               "write [name], [name:vars] or [name:children], without spaces")
         if state == "hosts":
             _ini_host_line(drafts, group, line, where)
         elif state == "vars":
             key, sep, value = line.partition("=")
-            if not sep or not key.strip() or any(c.isspace() for c in key.strip()):
+            if not sep:
                 raise ConfigError(f"{where}: expected name=value in [{group}:vars], got {line!r}")
-            drafts.groups[group].vars[key.strip()] = _literal(value.strip())
-            drafts.groups[group].var_lines[key.strip()] = where
+            drafts.groups[group].set(key.strip(), _literal(value.strip()), where)
         else:
             child = _GROUP_NAME.match(line)
             if not child:
                 raise ConfigError(f"{where}: expected a group name in [{group}:children], got {line!r}")
-            drafts.add_child(group, child[1], where)
-            if not drafts.groups[child[1]].declared:
-                pending.setdefault(child[1], where)
-    for name, where in pending.items():
-        if not drafts.groups[name].declared:
-            raise ConfigError(f"{where}: group '{name}' is used but never defined",
-                              f"add a [{name}] section (it may be empty)")
-    return _finish(drafts, "ansible-ini")
+            name = child[1]
+            known = drafts.groups.get(name)
+            if known is not None and known.declared:
+                drafts.add_child(group, name, where)
+            elif name in pending:
+                pending[name][2].append(group)
+            else:
+                pending[name] = (where, "children", [group])
+    for name, (where, _, _) in pending.items():
+        raise ConfigError(f"{where}: group '{name}' is used but never defined",
+                          f"add a [{name}] section (it may be empty)")
+
+
+def _settle(drafts: _Drafts, group: str, pending: dict[str, tuple[str, str, list[str]]]) -> None:
+    """A pending group got its section: link it to the parents that named it."""
+    where, state, parents = pending.pop(group)
+    if state != "children":
+        return
+    for parent in parents:
+        drafts.add_child(parent, group, where)
+        if parent in pending and pending[parent][1] == "children":
+            _settle(drafts, parent, pending)
 
 
 def _ini_host_line(drafts: _Drafts, group: str, line: str, where: str) -> None:
@@ -456,35 +466,41 @@ def _ini_host_line(drafts: _Drafts, group: str, line: str, where: str) -> None:
         return
     names, port = drafts.expand(words[0], where)
     variables: dict[str, Any] = {}
-    if port is not None:
-        variables["ansible_port"] = port
     for word in words[1:]:
         key, sep, value = word.partition("=")
-        if not sep or not key:
+        if not sep:
             raise ConfigError(f"{where}: expected name=value after the host name, got {word!r}",
                               "host lines are: NAME [name=value ...]")
         variables[key] = _literal(value)
     for name in names:
-        drafts.add_host(name, group, variables, where, dict.fromkeys(variables, where))
+        drafts.add_host(name, group, port, variables, {}, where)
 
 
 # ---------------------------------------------------------------- YAML
 
 
 def parse_yaml(data: Any, path: Path) -> Inventory:
-    """An Ansible YAML inventory: `all: {hosts:, vars:, children: {group: {...}}}` (any depth)."""
+    """An Ansible YAML inventory: `all: {hosts:, vars:, children: {group: {...}}}` (any depth).
+
+    Keys are applied in the order written, as Ansible does: a host's variables given twice, or a
+    group's, end as the later ones.
+    """
+    drafts = _new_drafts(path)
+    _fill_yaml(drafts, data, path)
+    return _finish(drafts, "ansible-yaml", path.parent)
+
+
+def _fill_yaml(drafts: _Drafts, data: Any, path: Path) -> None:
     source = str(path)
-    drafts = _Drafts(path)
-    drafts.group("all", f"{source}:1").declared = True
+    drafts.current = path
     if not isinstance(data, dict):
         raise ConfigError(f"{source}:1: an Ansible YAML inventory must be a mapping of groups")
     for name, block in data.items():
         _yaml_group(drafts, str(name), block, yamlio.where(source, data, name))
-    return _finish(drafts, "ansible-yaml")
 
 
 def _yaml_group(drafts: _Drafts, name: str, block: Any, where: str) -> None:
-    source = str(drafts.path)
+    source = str(drafts.current)
     draft = drafts.group(name, where)
     if not draft.declared:
         draft.source, draft.declared = where, True
@@ -497,13 +513,22 @@ def _yaml_group(drafts: _Drafts, name: str, block: Any, where: str) -> None:
         if key not in ("hosts", "vars", "children"):
             raise ConfigError(f"{yamlio.where(source, block, key)}: unknown key '{key}' in group '{name}'",
                               "a group has only hosts:, vars: and children:")
-    variables = _yaml_mapping(block, "vars", name, source)
-    if variables:
-        draft.vars_source = draft.vars_source or yamlio.where(source, block, "vars")
-        for key, value in variables.items():
-            draft.vars[str(key)] = value
-            draft.var_lines[str(key)] = yamlio.where(source, variables, key)
-    hosts = _yaml_mapping(block, "hosts", name, source)
+    for key in block:
+        if key == "vars":
+            variables = _yaml_mapping(block, "vars", name, source)
+            for var, value in variables.items():
+                draft.set(str(var), value, yamlio.where(source, variables, var))
+        elif key == "hosts":
+            _yaml_hosts(drafts, name, _yaml_mapping(block, "hosts", name, source))
+        else:
+            children = _yaml_mapping(block, "children", name, source)
+            for child, child_block in children.items():
+                _yaml_group(drafts, str(child), child_block, yamlio.where(source, children, child))
+                drafts.add_child(name, str(child), yamlio.where(source, children, child))
+
+
+def _yaml_hosts(drafts: _Drafts, group: str, hosts: dict) -> None:
+    source = str(drafts.current)
     for pattern, host_vars in hosts.items():
         at = yamlio.where(source, hosts, pattern)
         if not isinstance(pattern, str):
@@ -512,17 +537,10 @@ def _yaml_group(drafts: _Drafts, name: str, block: Any, where: str) -> None:
             raise ConfigError(f"{at}: host '{pattern}' must map to its variables (or nothing), "
                               f"not {kind_of(host_vars)}")
         names, port = drafts.expand(pattern, at)
-        variables = {} if port is None else {"ansible_port": port}
-        lines = dict.fromkeys(variables, at)
-        for key, value in (host_vars or {}).items():
-            variables[str(key)] = value
-            lines[str(key)] = yamlio.where(source, host_vars, key)
+        variables = {str(k): v for k, v in (host_vars or {}).items()}
+        lines = {str(k): yamlio.where(source, host_vars, k) for k in (host_vars or {})}
         for host in names:
-            drafts.add_host(host, name, variables, at, lines)
-    children = _yaml_mapping(block, "children", name, source)
-    for child, child_block in children.items():
-        drafts.add_child(name, str(child), yamlio.where(source, children, child))
-        _yaml_group(drafts, str(child), child_block, yamlio.where(source, children, child))
+            drafts.add_host(host, group, port, variables, lines, at)
 
 
 def _yaml_mapping(block: dict, key: str, group: str, source: str) -> dict:
@@ -538,3 +556,62 @@ def _yaml_mapping(block: dict, key: str, group: str, source: str) -> dict:
         raise ConfigError(f"{yamlio.where(source, block, key)}: '{key}' of group '{group}' must be a mapping, "
                           f"not {kind_of(value)}")
     return value
+
+
+# ---------------------------------------------------------------- a folder of inventories
+
+# What Ansible skips in an inventory folder (inventory/manager.py IGNORED, INVENTORY_IGNORE_EXTS' default).
+_SKIPPED_NAMES = re.compile(r"^\.|^host_vars$|^group_vars$|^vars_plugins$")
+_SKIPPED_EXTS = (".pyc", ".pyo", ".swp", ".bak", "~", ".rpm", ".md", ".txt", ".rst", ".orig", ".cfg", ".retry")
+_YAML_EXTS = ("", ".yaml", ".yml", ".json")
+_MAX_SOURCES = 1_000
+
+
+def parse_folder(path: Path) -> Inventory:
+    """A folder as Ansible reads it: every file in it and its sub-folders (by name), into one inventory.
+
+    group_vars/ and host_vars/ are read from the folder itself. An executable file is an inventory
+    script to Ansible, which remoteenv does not run.
+    """
+    drafts = _new_drafts(path)
+    sources = _folder_sources(path)
+    if not sources:
+        raise ConfigError(f"{path}: no inventory files in this folder", "give the path of an inventory file")
+    for source in sources:
+        _fill_source(drafts, source)
+    return _finish(drafts, "ansible-folder", path)
+
+
+def _folder_sources(folder: Path) -> list[Path]:
+    found: list[Path] = []
+    for name in sorted(os.listdir(folder)):
+        if _SKIPPED_NAMES.search(name) or name.endswith(_SKIPPED_EXTS):
+            continue
+        full = folder / name
+        found.extend(_folder_sources(full) if full.is_dir() else [full])
+        if len(found) > _MAX_SOURCES:
+            raise ConfigError(f"{folder}: more than {_MAX_SOURCES:,} inventory files", "is this the right folder?")
+    return found
+
+
+def _fill_source(drafts: _Drafts, path: Path) -> None:
+    from remoteenv import paths
+
+    if os.access(path, os.X_OK):
+        raise ConfigError(f"{path}: is executable, an inventory script to Ansible, which remoteenv does not run",
+                          "write its output (ansible-inventory -i SCRIPT --list -y) to a file, or clear the x bit")
+    text = paths.read_text_file(path, "inventory")
+    ext = path.suffix.lower()
+    if ext in _YAML_EXTS:
+        try:
+            data = yamlio.load_text(text, str(path))
+        except ConfigError:
+            if ext:
+                raise
+            data = None  # no extension and not YAML: Ansible reads it as INI
+        if isinstance(data, dict) and data:
+            _fill_yaml(drafts, data, path)
+            return
+        if ext:
+            raise ConfigError(f"{path}: not an Ansible YAML inventory (a mapping of groups)")
+    _fill_ini(drafts, text, path)

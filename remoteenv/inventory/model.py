@@ -12,7 +12,9 @@ from remoteenv.errors import ConfigError
 # The connection settings a host has; each is resolved from the first source that sets it.
 CONNECTION_FIELDS = ("hostname", "user", "port", "identity_files", "proxy_jump", "proxy_command", "identities_only",
                      "connect_timeout", "server_alive_interval", "server_alive_count_max",
-                     "user_known_hosts_file", "global_known_hosts_file", "hash_known_hosts")
+                     "user_known_hosts_file", "global_known_hosts_file", "hash_known_hosts",
+                     "certificate_files", "strict_host_key_checking", "control_master", "control_path",
+                     "control_persist", "add_keys_to_agent", "identity_agent")
 
 
 @dataclass
@@ -39,6 +41,18 @@ class Host:
     user_known_hosts_file: str | None = None
     global_known_hosts_file: str | None = None
     hash_known_hosts: bool = False
+    # ssh config's CertificateFile (expanded paths), StrictHostKeyChecking (yes, no, ask or
+    # accept-new; None: not set), ControlMaster (yes, no, auto, ask, autoask), ControlPath
+    # (expanded), ControlPersist (seconds, or "yes"/"no"), AddKeysToAgent (yes, no, ask, confirm,
+    # or with a lifetime: "confirm 300", "3600") and IdentityAgent (expanded path, "none", or the
+    # name of an environment variable), as `ssh -G` resolves them.
+    certificate_files: list[str] = field(default_factory=list)
+    strict_host_key_checking: str | None = None
+    control_master: str | None = None
+    control_path: str | None = None
+    control_persist: int | str | None = None
+    add_keys_to_agent: str | None = None
+    identity_agent: str | None = None
     groups: list[str] = field(default_factory=list)
     vars: dict[str, Any] = field(default_factory=dict)
     # field name -> where its value came from ("hosts.yaml:12", "~/.ssh/config", "default")
@@ -67,6 +81,13 @@ class Host:
             "user_known_hosts_file": self.user_known_hosts_file,
             "global_known_hosts_file": self.global_known_hosts_file,
             "hash_known_hosts": self.hash_known_hosts,
+            "certificate_files": list(self.certificate_files),
+            "strict_host_key_checking": self.strict_host_key_checking,
+            "control_master": self.control_master,
+            "control_path": self.control_path,
+            "control_persist": self.control_persist,
+            "add_keys_to_agent": self.add_keys_to_agent,
+            "identity_agent": self.identity_agent,
             "groups": list(self.groups),
             "vars": dict(self.vars),
             "sources": dict(self.sources),

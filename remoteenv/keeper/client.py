@@ -335,6 +335,20 @@ class KeptConnection(Scripted):
             sock.close()
 
 
+def listen(host: Host, options: ConnectOptions, tunnel_id: str, forwards: list[tuple[int, str, int]]) -> int:
+    """Have the keeper listen on local ports for a detached tunnel to `host` ((local port, host, port)
+    each); returns the keeper's pid. Signs in first where needed, asking on this terminal."""
+    from remoteenv.tunnel import TunnelError
+
+    conn = connect(host, options)
+    if conn is None:
+        raise TunnelError(f"{host.name}: no connection keeper could be started", "use --backend openssh")
+    with conn:
+        reply = conn._call({"op": "listen", "id": tunnel_id, "open": conn._request,
+                            "forwards": [list(f) for f in forwards]}, retry=False)
+    return int(reply["pid"])
+
+
 def request(op: str, **fields: Any) -> dict[str, Any] | None:
     """One request to a running keeper (list, disconnect); None when no keeper runs."""
     sock = dial(spawn=False)

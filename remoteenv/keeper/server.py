@@ -35,6 +35,7 @@ log = logging.getLogger("remoteenv.keeper")
 
 TICK = 1.0  # seconds between idle checks
 LINGER = 5.0  # seconds a keeper with nothing held stays for the next command
+LOCK_WAIT = 10.0  # seconds a new keeper waits for an ending one to let go
 CHUNK = 4 << 20
 
 
@@ -49,6 +50,16 @@ class Held:
     users: int = 0
     created: float = field(default_factory=time.time)
     last_used: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class Hosted:
+    """A detached tunnel the keeper itself listens for (no process of its own)."""
+
+    id: str
+    key: str
+    request: dict  # the open request, to sign in again (keys only) after the connection dropped
+    forwards: list[tuple[socket.socket, str, int]]  # (listener, host, port as the host sees it)
 
 
 @dataclass
@@ -88,6 +99,7 @@ class Keeper:
         self.path = sock_path
         self.held: dict[str, Held] = {}
         self.sessions: dict[str, Session] = {}
+        self.hosted: dict[str, Hosted] = {}
         self.lock = threading.Lock()
         self.key_locks: dict[str, threading.Lock] = {}
         self.clients = 0
@@ -98,10 +110,18 @@ class Keeper:
     def serve(self) -> int:
         folder = paths.ensure_private_dir(self.path.parent)
         lock_fd = os.open(folder / "keeper.lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            return 0  # another keeper serves this folder
+        # We were started because nobody answered on the socket: a keeper that holds the lock is
+        # on its way out (ending, hung). Wait for it a little; if it stays, it serves, not us.
+        deadline = time.monotonic() + LOCK_WAIT
+        while True:
+            try:
+                fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    os.close(lock_fd)
+                    return 0
+                time.sleep(0.05)
         try:
             self.path.unlink()
         except FileNotFoundError:
@@ -134,6 +154,8 @@ class Keeper:
             listener.close()
             if not self._socket_gone(inode):
                 self.path.unlink(missing_ok=True)
+            for tunnel_id in list(self.hosted):
+                self._unlisten(tunnel_id)
             for held in list(self.held.values()):
                 self._close(held)
             os.close(lock_fd)
@@ -254,7 +276,7 @@ class Keeper:
         return {"session": session.id, "reused": reused, "prompted": held.prompted,
                 "home": held.conn._home or ""}
 
-    def _connect(self, client: socket.socket, request: dict) -> Held:
+    def _connect(self, client: socket.socket | None, request: dict) -> Held:
         from remoteenv.transport.connection import connect
 
         host = _host_from(request["host"])
@@ -268,6 +290,9 @@ class Keeper:
             return _host_from(jumps[name])
 
         def relay(name: str, title: str, instructions: str, prompts: list[tuple[str, bool]]) -> list[str]:
+            if client is None:
+                raise AuthFailed(name, "the host asks for a code and no command is there to type it",
+                                 "run `remoteenv probe HOST` in a terminal: the tunnel then works again")
             prompted.append(name)
             wire.send_json(client, {"prompt": {"host": name, "title": title, "instructions": instructions,
                                                "prompts": [[p, e] for p, e in prompts]}})
@@ -352,6 +377,96 @@ class Keeper:
         session.held.last_used = time.monotonic()
         return None
 
+    def _op_listen(self, client: socket.socket, request: dict, sessions: list[Session]) -> dict:
+        """Listen on local ports for a detached tunnel of this session's host: each connection made to
+        them is carried to the host's port over the kept connection, which stays while it listens."""
+        from remoteenv.errors import ConfigError
+
+        session = self._session(request, sessions)
+        tunnel_id = str(request["id"])
+        self._unlisten(tunnel_id)
+        forwards: list[tuple[socket.socket, str, int]] = []
+        try:
+            for local_port, host, port in request["forwards"]:
+                listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                forwards.append((listener, str(host), int(port)))
+                try:
+                    listener.bind(("127.0.0.1", int(local_port)))
+                except OSError as exc:
+                    raise ConfigError(f"cannot listen on 127.0.0.1:{local_port}: {exc.strerror}",
+                                      "the local port is busy: give another with --local-port") from None
+                listener.listen(64)
+        except BaseException:
+            for listener, _, _ in forwards:
+                listener.close()
+            raise
+        hosted = Hosted(tunnel_id, session.held.key, dict(request.get("open") or {}), forwards)
+        with self.lock:
+            self.hosted[tunnel_id] = hosted
+            session.held.users += 1  # a listening tunnel keeps its connection from idling out
+        for listener, host, port in forwards:
+            threading.Thread(target=self._accept_for, args=(hosted, listener, host, port), daemon=True).start()
+        log.info("tunnel %s listening for %s", tunnel_id, session.held.name)
+        return {"pid": os.getpid()}
+
+    def _accept_for(self, hosted: Hosted, listener: socket.socket, host: str, port: int) -> None:
+        while True:
+            try:
+                local, _ = listener.accept()
+            except OSError:
+                return  # unlistened
+            threading.Thread(target=self._carry, args=(hosted, local, host, port), daemon=True).start()
+
+    def _carry(self, hosted: Hosted, local: socket.socket, host: str, port: int) -> None:
+        try:
+            held = self._held_for(hosted)
+            channel = held.conn.transport.open_channel("direct-tcpip", (host, port), ("127.0.0.1", 0), timeout=15)
+        except Exception as exc:  # a host still down, a code nobody can type here: this connection fails
+            log.info("tunnel %s: %s", hosted.id, exc)
+            local.close()
+            return
+        try:
+            wire.splice(local, channel)
+        finally:
+            channel.close()
+            local.close()
+            with self.lock:
+                held.last_used = time.monotonic()
+
+    def _held_for(self, hosted: Hosted) -> Held:
+        """The tunnel's connection, signed in again (with keys: nobody is there to type a code) when
+        it dropped."""
+        with self.lock:
+            key_lock = self.key_locks.setdefault(hosted.key, threading.Lock())
+        with key_lock:
+            with self.lock:
+                held = self.held.get(hosted.key)
+            if held is not None and held.conn.alive:
+                return held
+            fresh = self._connect(None, hosted.request)
+            with self.lock:
+                old = self.held.get(hosted.key)
+                fresh.users = old.users if old is not None else 1
+                self.held[hosted.key] = fresh
+            if old is not None:
+                self._close(old)
+            return fresh
+
+    def _op_unlisten(self, client: socket.socket, request: dict, sessions: list[Session]) -> dict:
+        return {"closed": self._unlisten(str(request.get("id")))}
+
+    def _unlisten(self, tunnel_id: str) -> bool:
+        with self.lock:
+            hosted = self.hosted.pop(tunnel_id, None)
+            if hosted is not None and hosted.key in self.held:
+                self.held[hosted.key].users -= 1
+        if hosted is None:
+            return False
+        for listener, _, _ in hosted.forwards:
+            wire.stop_listening(listener)
+        return True
+
     def _op_interrupt(self, client: socket.socket, request: dict, sessions: list[Session]) -> dict:
         with self.lock:
             session = self.sessions.get(str(request.get("session")))
@@ -414,19 +529,28 @@ class Keeper:
             rows = [{"name": h.name, "target": h.target, "alive": bool(h.conn.alive), "users": h.users,
                      "idle_seconds": round(now - h.last_used, 1), "persist_seconds": h.persist,
                      "prompted": h.prompted, "since": h.created} for h in self.held.values()]
-        return {"pid": os.getpid(), "version": __version__, "connections": rows}
+            tunnels = [{"id": t.id, "host": self.held[t.key].name if t.key in self.held else "",
+                        "local_ports": [f[0].getsockname()[1] for f in t.forwards]} for t in self.hosted.values()]
+        return {"pid": os.getpid(), "version": __version__, "connections": rows, "tunnels": tunnels}
 
     def _op_disconnect(self, client: socket.socket, request: dict, sessions: list[Session]) -> dict:
         names = request.get("names")
         with self.lock:
             chosen = [h for h in self.held.values() if not names or h.name in names]
+            keys = {h.key for h in chosen}
+            tunnels = [t.id for t in self.hosted.values() if t.key in keys]
+        for tunnel_id in tunnels:  # its tunnels go with a connection, as ssh -O exit ends its forwards
+            self._unlisten(tunnel_id)
+        with self.lock:
             for held in chosen:
                 self.held.pop(held.key, None)
         for held in chosen:
             self._close(held)
         if not names:
+            # From now on nobody reaches this keeper: a command arriving while it ends starts a new one.
+            self.path.unlink(missing_ok=True)
             self.stopping.set()
-        return {"closed": sorted({h.name for h in chosen})}
+        return {"closed": sorted({h.name for h in chosen}), "tunnels": tunnels}
 
 
 def _same_user(client: socket.socket) -> bool:

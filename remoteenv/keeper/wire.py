@@ -102,3 +102,13 @@ def splice(a: Any, b: Any) -> None:
                     pass
     except OSError:
         pass
+
+
+def stop_listening(listener: socket.socket) -> None:
+    """Close a listening socket for good: shutdown first, or a thread blocked in accept() keeps
+    taking connections on it (close alone does not wake it on Linux)."""
+    for stop in (lambda: listener.shutdown(socket.SHUT_RDWR), listener.close):
+        try:
+            stop()
+        except OSError:
+            pass

@@ -133,17 +133,20 @@ def option_files(value: str | None, *, tokens: dict[str, str] | None = None) -> 
 
 
 def ssh_tokens(alias: str, hostname: str, port: int, user: str, proxy_jump: str | None = None) -> dict[str, str]:
-    """OpenSSH's %-tokens for UserKnownHostsFile (ssh_config(5), TOKENS) for one connection."""
+    """OpenSSH's %-tokens for UserKnownHostsFile (ssh_config(5), TOKENS) for one connection, as the
+    ssh config resolver (remoteenv.inventory.ssh_resolve) and OpenSSH 9.2 give them: no %j, and %C
+    without the jump host. `proxy_jump` is accepted for callers' sake and plays no part."""
     import getpass
     import socket
 
+    from remoteenv.inventory.ssh_resolve import conn_hash
+
     local = socket.gethostname()
-    jump = proxy_jump or ""
     return {
         "%": "%", "d": os.path.expanduser("~"), "u": getpass.getuser(), "h": hostname, "p": str(port),
-        "r": user, "n": alias, "k": alias, "j": jump, "l": local, "L": local.split(".")[0],
+        "r": user, "n": alias, "k": alias, "l": local, "L": local.split(".")[0],
         "i": str(os.getuid()) if hasattr(os, "getuid") else "",
-        "C": hashlib.sha1(f"{local}{hostname}{port}{user}{jump}".encode()).hexdigest(),
+        "C": conn_hash(local, hostname, port, user),
     }
 
 

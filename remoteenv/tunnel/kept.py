@@ -8,7 +8,6 @@ direct-streamlocal channel): those use the openssh backend.
 
 from __future__ import annotations
 
-import contextlib
 import socket
 import threading
 from collections.abc import Sequence
@@ -127,9 +126,10 @@ class KeptBackend(Backend):
 
     def close(self) -> None:
         self._ended.set()
+        from remoteenv.keeper import wire
+
         for listener in self._listeners:
-            with contextlib.suppress(OSError):
-                listener.close()
+            wire.stop_listening(listener)
         self._listeners = []
         control, self._control = self._control, None
         if control is not None:

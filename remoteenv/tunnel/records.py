@@ -38,6 +38,9 @@ class Record:
     # openssh: the ssh command line, built by the parent; the keeper then runs it without paramiko or
     # the inventory (it starts in a tenth of the time).
     argv: list[str] | None = None
+    # kept: the connection keeper itself listens for this tunnel (pid is the keeper's); no process of
+    # its own to start or end.
+    hosted: bool = False
 
     @property
     def path(self) -> Path:
@@ -95,6 +98,12 @@ def new_id(host: str, local_port: int) -> str:
 def stop(record: Record, timeout: float = 5.0) -> bool:
     """End a detached tunnel's keeper (it closes its connection); True when it had been running."""
     was = record.alive()
+    if record.hosted:
+        from remoteenv.keeper import client
+
+        reply = client.request("unlisten", id=record.id) if was else None
+        remove(record)
+        return bool(reply and reply.get("closed"))
     if was and record.pid is not None:
         try:
             os.kill(record.pid, signal.SIGTERM)

@@ -208,7 +208,12 @@ def test_accept_new_keeps_every_existing_byte(make_testbed, tmp_path):
     assert accepted.code == 0, accepted.err
     after = known.read_bytes()
     assert after.startswith(before + b"\n")
-    assert after[len(before) + 1:].decode() == host.host_key_line + "\n"
+    added = after[len(before) + 1:].decode()
+    assert added.endswith("\n") and added.count("\n") == 1
+    name, key = added.split(" ", 1)
+    # Hashed when ssh's config says HashKnownHosts yes (Debian's /etc/ssh/ssh_config does), as ssh would.
+    assert key.strip() == host.host_key_line.split(" ", 1)[1]
+    assert name == host.host_key_line.split(" ", 1)[0] or name.startswith("|1|")
     assert stat.S_IMODE(known.stat().st_mode) == 0o644 and stat.S_IMODE(known.parent.stat().st_mode) == 0o755
     # OpenSSH trusts the host with the file as it now is
     assert subprocess.run([*bed.ssh_argv(host, "true"), "-o", "StrictHostKeyChecking=yes"],

@@ -141,6 +141,9 @@ def test_format_is_detected_without_a_telling_suffix(tmp_path: Path) -> None:
         "f": ("all:\n  hosts:\n    h1:\n", "ansible-yaml"),
         "g": ("hosts:\n  h1:\n", "remoteenv"),
         "h": ("alice@h1:2222\n[::1]:22\n", "plain"),
+        "i": ("web[01:20].example.com\ndb-[a:c]\n", "ansible-ini"),  # ranges, no section, no suffix
+        "j": ("ungrouped:\nweb:\n  hosts:\n    h1:\n", "ansible-yaml"),  # a top-level group left empty
+        "k": ("[2001:db8::11]:2222\n[web]\nh1\n", "ansible-ini"),
     }
     for name, (text, fmt) in cases.items():
         assert load_inventory(write(tmp_path, name, text)).format == fmt, name
@@ -193,7 +196,6 @@ hosts:
     ("space.yaml", "hosts:\n  a:\n  b c:\n", 3, "not a valid name"),
     ("groupvars.yaml", "groups:\n  g:\n    vars: [1]\n", 3, "vars must be a mapping, not a list"),
     ("bad.ini", "[web]\nh1 ansible_user=alice\nh2 oops\n", 3, "expected name=value"),
-    ("port.ini", "[web]\nh1\n\n[web:vars]\nansible_port=ssh\n", 5, "ansible_port must be"),
     ("section.ini", "[web]\nh1\n[web:hostz]\n", 3, "unknown type"),
     ("spaces.ini", "[web]\nh1\n[my group]\n", 3, "not a valid section"),
     ("vars.ini", "[web]\nh1\n[web:vars]\njust-a-word\n", 4, "expected name=value"),
@@ -201,11 +203,9 @@ hosts:
     ("range.ini", "[web]\nnode[3:1]\n", 2, "begin <= end"),
     ("width.ini", "[web]\nnode[01:100]\n", 2, "equal width"),
     ("badname.ini", "[web]\nh!1\n", 2, "not a valid host name"),
-    ("templ.ini", "[web]\nh1 ansible_host='{{ x }}.lan'\n", 2, "Jinja"),
     ("plain.txt", "alice@h1\nh2:0\n", 2, "[user@]host[:port]"),
     ("ansible.yml", "all:\n  children:\n    web:\n      hostz: {}\n", 4, "unknown key 'hostz'"),
     ("ayhosts.yml", "all:\n  hosts:\n    - h1\n", 2, "must be a mapping, not a list"),
-    ("ayport.yml", "web:\n  hosts:\n    h1:\n      ansible_port: -3\n", 4, "ansible_port must be"),
 ])
 def test_malformed_files_name_file_and_line(tmp_path: Path, name: str, text: str, line: int,
                                             words: str) -> None:
@@ -215,6 +215,28 @@ def test_malformed_files_name_file_and_line(tmp_path: Path, name: str, text: str
     assert err.value.message.startswith(f"{path}:{line}:"), err.value.message
     assert words in err.value.message
     assert err.value.exit_code == 2
+
+
+@pytest.mark.parametrize(("name", "text", "line", "words"), [
+    ("port.ini", "[web]\nh1\n\n[web:vars]\nansible_port=ssh\n", 5, "ansible_port of host 'h1' must be"),
+    ("templ.ini", "[web]\nh1 ansible_host='{{ x }}.lan'\n", 2, "Jinja"),
+    ("ayport.yml", "web:\n  hosts:\n    h1:\n      ansible_port: -3\n", 4, "ansible_port of host 'h1' must be"),
+    ("local.ini", "[web]\nh1 ansible_connection=local\n", 2, "ansible_connection=local"),
+    ("sshopt.ini", "[web]\nh1 ansible_ssh_common_args='-o HostKeyAlias=x'\n", 2, "-o HostKeyAlias"),
+])
+def test_a_host_ansible_cannot_reach_over_ssh_is_refused_alone(tmp_path: Path, name: str, text: str, line: int,
+                                                               words: str) -> None:
+    """The inventory loads (other hosts stay usable); resolving that host names file, line and host."""
+    path = write(tmp_path, name, ("other-host\n" if name.endswith(".ini") else "") + text)
+    inv = load_inventory(path)
+    with pytest.raises(ConfigError) as err:
+        resolve(inv, "h1", SSHConfigFile(tmp_path / "none"))
+    line += name.endswith(".ini")
+    assert err.value.message.startswith(f"{path}:{line}:"), err.value.message
+    assert words in err.value.message and "h1" in err.value.message
+    assert err.value.exit_code == 2
+    if name.endswith(".ini"):
+        assert resolve(inv, "other-host", SSHConfigFile(tmp_path / "none")).hostname == "other-host"
 
 
 def test_missing_inventory_file_is_a_config_error(tmp_path: Path) -> None:
@@ -268,16 +290,16 @@ everywhere=True
     assert (h1.hostname, h1.user, h1.port, h1.proxy_jump) == ("198.18.0.5", "alice", 2222, "jump")
     assert h1.identity_files == [str(home / ".ssh" / "k")]
     assert h1.groups == ["web", "prod"]
-    # child group over parent group over all; the rest of the ssh arguments stays a variable
-    assert h1.vars == {"everywhere": True, "color": "blue", "tier": "prod", "other": 1,
-                       "ansible_ssh_common_args": "-o ServerAliveInterval=5"}
+    # child group over parent group over all; the ssh arguments are connection settings
+    assert h1.vars == {"everywhere": True, "color": "blue", "tier": "prod", "other": 1}
+    assert h1.server_alive_interval == 5
     node = resolve(inv, "node02", config)
     assert (node.hostname, node.user, node.proxy_jump) == ("node02", "carol", "jump")
-    assert node.sources["user"] == f"group prod ({path}:16)"
-    assert node.sources["proxy_jump"] == f"group web ({path}:7)"
+    assert node.sources["user"] == f"group prod ({path}:19)"  # the variable's own line
+    assert node.sources["proxy_jump"] == f"group web ({path}:9)"
     jump = resolve(inv, "jump", config)
     assert (jump.user, jump.proxy_jump, jump.groups) == ("root", None, [])
-    assert jump.sources["user"] == f"defaults ({path}:21)"
+    assert jump.sources["user"] == f"defaults ({path}:22)"
 
 
 def test_ansible_yaml_depth_priority_and_proxy_jump_option(tmp_path: Path) -> None:
@@ -321,7 +343,8 @@ def test_ssh_arguments_give_jump_and_further_keys(tmp_path: Path, home: Path) ->
     h1, h2 = (resolve(inv, n) for n in ("h1", "h2"))
     assert h1.proxy_jump == "alice@j1:2200,j2"
     assert h1.identity_files == [str(home / ".ssh" / k) for k in ("k1", "k2", "k3")]
-    assert h1.vars == {"ansible_ssh_common_args": "-C -o ServerAliveInterval=9"}
+    assert h1.vars == {}
+    assert h1.server_alive_interval == 9
     assert (h2.proxy_jump, h2.vars) == ("jump", {})
 
 
@@ -379,7 +402,7 @@ Host *
     gpu = resolve(empty, "gpu-box")
     assert (gpu.hostname, gpu.user, gpu.port, gpu.proxy_jump) == ("198.18.0.7", "alice", 2222, "bastion")
     assert gpu.identity_files == [str(ssh / "gpu_key")]
-    assert gpu.sources["port"] == str(ssh / "config")
+    assert _line_of(gpu.sources["port"]).split() == ["Port", "2222"]
     lab = resolve(empty, "lab1")
     assert (lab.hostname, lab.user) == ("198.18.0.9", "bob")
     assert lab.identity_files == [str(ssh / "lab_bob")]
@@ -413,10 +436,57 @@ def test_inventory_hostname_is_looked_up_in_ssh_config(tmp_path: Path, home: Pat
     inv = load_inventory(write(tmp_path, "hosts.ini", "[web]\nweb1 ansible_host=198.18.0.5\n"))
     host = resolve(inv, "web1")
     assert (host.hostname, host.user, host.port) == ("198.18.0.5", "from-ssh", 2200)
-    assert host.sources["user"] == str(home / ".ssh" / "config")
+    assert host.sources["user"] == f"{home / '.ssh' / 'config'}:2"  # the line that set it
+
+
+def test_an_ssh_config_given_as_inventory_is_read_as_ssh_reads_it(tmp_path: Path, home: Path) -> None:
+    """`-i FILE` with an ssh config: as `ssh -F FILE NAME`, by the name only (never again by its HostName)."""
+    write(home / ".ssh", "config", "Host *\n  User from-home-config\n")
+    config = write(tmp_path, "config", "Host gpu\n  HostName 198.18.0.7\n  User alice\n"
+                                       "Host 198.18.0.7\n  User wrong\n  Port 2222\n")
+    inv = load_inventory(config)
+    assert inv.format == "ssh-config"
+    gpu = resolve(inv, "gpu")
+    ssh = subprocess.run(["ssh", "-G", "-F", str(config), "gpu"], capture_output=True, text=True, timeout=30)
+    if ssh.returncode == 0:  # OpenSSH present: its answer
+        seen = dict(line.split(" ", 1) for line in ssh.stdout.splitlines())
+        assert (gpu.hostname, gpu.user, gpu.port) == (seen["hostname"], seen["user"], int(seen["port"]))
+    assert (gpu.hostname, gpu.user, gpu.port) == ("198.18.0.7", "alice", 22)
+    assert gpu.sources["user"] == f"{config}:1"
+
+
+def test_an_inventory_value_over_ssh_config_says_so(tmp_path: Path, home: Path) -> None:
+    ssh_config = write(home / ".ssh", "config", "# lab\nHost 198.18.0.5\n  User from-ssh\n  Port 2200\n")
+    inv = load_inventory(write(tmp_path, "hosts.ini", "[web]\nweb1 ansible_host=198.18.0.5 ansible_user=alice\n"))
+    host = resolve(inv, "web1")
+    assert (host.user, host.port) == ("alice", 2200)
+    assert host.sources["user"] == f"{tmp_path / 'hosts.ini'}:2 (over {ssh_config}:3)"
+    assert host.sources["port"] == f"{ssh_config}:4"
+
+
+def test_a_folder_inventory_reads_every_file_and_its_vars_folders(tmp_path: Path) -> None:
+    folder = tmp_path / "inventory"
+    (folder / "group_vars").mkdir(parents=True)
+    write(folder, "a.ini", "[web]\nw1 ansible_host=198.18.0.5\n")
+    write(folder, "b.yml", "all:\n  children:\n    web:\n      hosts:\n        w2:\n")
+    write(folder, "README.md", "not [an inventory\n")
+    write(folder / "group_vars", "web.yml", "ansible_user: webuser\n")
+    inv = load_inventory(folder)
+    assert inv.format == "ansible-folder" and inv.names() == ["w1", "w2"]
+    assert [resolve(inv, n).user for n in inv.names()] == ["webuser", "webuser"]
+    script = write(folder, "dynamic.py", "#!/bin/sh\n")
+    script.chmod(0o755)
+    with pytest.raises(ConfigError, match="inventory script"):
+        load_inventory(folder)
 
 
 # ---------------------------------------------------------------- precedence, via the CLI
+
+
+def _line_of(source: str) -> str:
+    """The text of the `file:line` a source names."""
+    path, _, number = source.rpartition(":")
+    return Path(path).read_text().splitlines()[int(number) - 1]
 
 
 def _hosts_json(capsys: pytest.CaptureFixture, *args: str) -> dict:
@@ -453,14 +523,17 @@ hosts:
     box, plain = data["hosts"]
     assert box["hostname"] == "198.18.0.7" and box["sources"]["hostname"] == f"{path}:10"
     assert box["identity_files"] == [str(home / ".ssh/own_key"), str(home / ".ssh/spare_key")]
-    assert box["sources"]["identity_files"] == f"{path}:10"
-    assert box["port"] == 2200 and box["sources"]["port"] == f"group gpu ({path}:5)"
-    assert box["user"] == "default-user" and box["sources"]["user"] == f"defaults ({path}:1)"
-    assert box["proxy_jump"] == "ssh-jump" and box["sources"]["proxy_jump"] == str(home / ".ssh/config")
+    # the inventory wins over ~/.ssh/config on purpose, and says so
+    config = home / ".ssh/config"
+    assert box["sources"]["identity_files"] == f"{path}:10 (over {config}:4)"
+    assert box["port"] == 2200 and box["sources"]["port"] == f"group gpu ({path}:5) (over {config}:3)"
+    assert box["user"] == "default-user"
+    assert box["sources"]["user"] == f"defaults ({path}:1) (over {config}:2)"
+    assert box["proxy_jump"] == "ssh-jump" and box["sources"]["proxy_jump"] == f"{config}:5"
     assert box["vars"] == {"level": "box", "d": 1, "g": 1}
     assert box["groups"] == ["gpu"]
     assert (plain["hostname"], plain["port"], plain["user"]) == ("plain-box", 2022, "default-user")
-    assert plain["sources"]["port"] == str(home / ".ssh/config")
+    assert plain["sources"]["port"] == f"{config}:3"
     assert plain["vars"] == {"level": "defaults", "d": 1}
 
     gpu_only = _hosts_json(capsys, "-i", str(path), "hosts", "--group", "gpu", "--json")
@@ -469,10 +542,35 @@ hosts:
 
 def test_hosts_command_reports_a_bad_file_in_one_line(tmp_path: Path,
                                                       capsys: pytest.CaptureFixture) -> None:
-    path = write(tmp_path, "hosts.ini", "[web]\nh1 ansible_port=99999\n")
+    path = write(tmp_path, "hosts.ini", "[web]\nh1 ansible_port=99999\nh2\n")
+    # The listing shows the one bad host with its reason, and the rest as usual...
+    data = _hosts_json(capsys, "-i", str(path), "hosts", "--json")
+    assert [h["name"] for h in data["hosts"]] == ["h2"]
+    assert f"{path}:2: ansible_port of host 'h1' must be a number from 1 to 65535" in data["refused"][0]["error"]
+    # ...and a command that needs the host stops with it, in one line.
     with pytest.raises(SystemExit) as done:
-        cli_main(["-i", str(path), "hosts"])
+        cli_main(["-i", str(path), "probe", "h1"])
     assert done.value.code == 2
     err = capsys.readouterr().err
-    assert f"{path}:2: ansible_port must be a number from 1 to 65535" in " ".join(err.split())
+    assert f"{path}:2: ansible_port of host 'h1' must be a number from 1 to 65535" in " ".join(err.split())
     assert "Traceback" not in err
+
+
+def test_hosts_lists_a_refused_host_with_its_reason_and_the_rest_as_usual(tmp_path: Path, home: Path,
+                                                                        capsys: pytest.CaptureFixture) -> None:
+    path = write(tmp_path, "site.ini", "[web]\nweb1 ansible_host=198.18.0.5\nlocalhost ansible_connection=local\n")
+    data = _hosts_json(capsys, "-i", str(path), "hosts", "--json")
+    assert [h["name"] for h in data["hosts"]] == ["web1"]
+    assert [r["name"] for r in data["refused"]] == ["localhost"]
+    assert "ansible_connection=local" in data["refused"][0]["error"] and f"{path}:3" in data["refused"][0]["error"]
+
+
+def test_a_vault_encrypted_connection_value_refuses_that_host_only(tmp_path: Path, home: Path) -> None:
+    inv_dir = tmp_path / "inv"
+    (inv_dir / "host_vars").mkdir(parents=True)
+    write(inv_dir, "hosts.ini", "[web]\nweb1\nweb2\n")
+    write(inv_dir / "host_vars", "web1.yml", "ansible_user: !vault |\n  $ANSIBLE_VAULT;1.1;AES256\n  6231\n")
+    inv = load_inventory(inv_dir / "hosts.ini")
+    with pytest.raises(ConfigError, match="ansible-vault"):
+        resolve(inv, "web1")
+    assert resolve(inv, "web2").hostname == "web2"
