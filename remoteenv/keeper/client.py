@@ -249,10 +249,15 @@ class KeptConnection(Scripted):
     def run(self, command: str, *, stdin: str | bytes | None = None, timeout: float | None = None,
             check: bool = False, on_output: Callable[[str], None] | None = None,
             _plain: bool = False) -> RunResult:
+        request: dict[str, Any] = {"op": "run", "command": command, "timeout": timeout, "plain": _plain,
+                                   "stream": on_output is not None}
         if isinstance(stdin, bytes):
-            stdin = stdin.decode("utf-8", errors="surrogateescape")
-        reply = self._call({"op": "run", "command": command, "stdin": stdin, "timeout": timeout,
-                            "plain": _plain, "stream": on_output is not None}, on_output=on_output)
+            import base64
+
+            request["stdin_b64"] = base64.b64encode(stdin).decode()
+        else:
+            request["stdin"] = stdin
+        reply = self._call(request, on_output=on_output)
         result = RunResult(command, **reply["result"])
         if check and not result.ok:
             raise CommandFailed(self.host.name, short_command(command), result.exited, result.stderr)

@@ -322,6 +322,10 @@ class Keeper:
     def _op_run(self, client: socket.socket, request: dict, sessions: list[Session]) -> dict:
         session = self._session(request, sessions)
         stdin: str | bytes | None = request.get("stdin")
+        if request.get("stdin_b64") is not None:
+            import base64
+
+            stdin = base64.b64decode(request["stdin_b64"])
         on_output = None
         if request.get("stream"):
             def on_output(text: str) -> None:

@@ -66,6 +66,18 @@ def fresh(bed):
     remoteenv("disconnect", env=kept_env(bed))
 
 
+def apply_running(playbook: Path, host, env: dict[str, str], seen: str) -> subprocess.Popen:
+    """`remoteenv apply PLAYBOOK HOST --json` started, once `seen` shows in the host's process list."""
+    proc = subprocess.Popen([sys.executable, "-m", "remoteenv", "apply", str(playbook), host.name, "--json"],
+                            env={**env, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while seen not in host.run("ps -eo args", check=False).stdout:
+        assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+        time.sleep(0.1)
+    return proc
+
+
 def write_playbook(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "site.yaml"
     path.write_text(textwrap.dedent(text).lstrip("\n"))
@@ -159,13 +171,7 @@ def test_a_keeper_killed_mid_command_is_replaced_and_the_command_succeeds(fresh,
           - shell: {command: touch ~/.rt-killed-marker, creates: ~/.rt-killed-marker}
         """)
     host.run("rm -f ~/.rt-killed ~/.rt-killed-marker")
-    proc = subprocess.Popen([sys.executable, "-m", "remoteenv", "apply", str(playbook), "h01", "--json"],
-                            env={**env, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 30
-    while "sleep 4" not in host.run("ps -eo args", check=False).stdout:
-        assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
-        time.sleep(0.1)
+    proc = apply_running(playbook, host, env, "sleep 4")
     os.kill(first, signal.SIGKILL)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, (out, err)
@@ -203,13 +209,7 @@ def test_ctrl_c_in_a_kept_command_stops_it_on_the_host(fresh, tmp_path):
         steps:
           - shell: {command: "sleep 300", creates: ~/.never}
         """)
-    proc = subprocess.Popen([sys.executable, "-m", "remoteenv", "apply", str(playbook), "h01", "--json"],
-                            env={**env, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 30
-    while "sleep 300" not in host.run("ps -eo args", check=False).stdout:
-        assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
-        time.sleep(0.1)
+    proc = apply_running(playbook, host, env, "sleep 300")
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=60)
     assert proc.returncode == 130

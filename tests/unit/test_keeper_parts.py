@@ -1,0 +1,97 @@
+"""The connection keeper's parts that need no host: persist times, the wire format, splicing."""
+
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+
+import pytest
+
+from remoteenv import errors, keeper
+from remoteenv.inventory.model import Host
+from remoteenv.keeper import client, wire
+from remoteenv.transport.options import ConnectOptions
+
+
+@pytest.mark.parametrize(("value", "seconds"), [
+    ("yes", 0.0), ("no", None), (None, None), ("10m", 600.0), ("1h30m", 5400.0), ("90", 90.0), ("2h", 7200.0),
+    ("0", 0.0), ("bogus", None), ("10x", None),
+])
+def test_control_persist_reads_as_ssh_reads_it(value, seconds):
+    assert keeper.parse_persist(value) == seconds
+
+
+def test_an_error_crosses_the_wire_as_itself():
+    sent = errors.HostKeyUnknown("gpu-box", "ssh-ed25519", "SHA256:abc")
+    back = wire.decode_error(wire.encode_error(sent))
+    assert type(back) is errors.HostKeyUnknown
+    assert str(back) == str(sent) and back.hint == sent.hint and back.exit_code == errors.EXIT_CONNECT
+    stranger = wire.decode_error({"class": "os", "message": "no", "attrs": {}})
+    assert type(stranger) is errors.RemoteenvError and str(stranger) == "no"
+
+
+def test_frames_round_trip_and_an_oversized_one_is_refused():
+    a, b = socket.socketpair()
+    with a, b:
+        wire.send_json(a, {"op": "ping", "n": 1})
+        wire.send(a, wire.OUTPUT, "héllo".encode())
+        assert wire.receive_json(b) == {"op": "ping", "n": 1}
+        assert wire.receive(b) == (wire.OUTPUT, "héllo".encode())
+        a.sendall(struct.pack(">IB", wire.MAX_FRAME + 1, ord("J")))
+        with pytest.raises(wire.WireClosed):
+            wire.receive(b)
+    c, d = socket.socketpair()
+    with d:
+        c.close()
+        with pytest.raises(wire.WireClosed):
+            wire.receive(d)
+
+
+def test_splice_carries_both_ways_and_passes_a_half_close_on():
+    left_outer, left_inner = socket.socketpair()
+    right_inner, right_outer = socket.socketpair()
+    for outer in (left_outer, right_outer):
+        outer.settimeout(5)  # a half-close not passed on fails the test instead of hanging it
+    carrier = threading.Thread(target=wire.splice, args=(left_inner, right_inner), daemon=True)
+    carrier.start()
+    payload = bytes(range(256)) * 4096  # 1 MiB: more than the socket buffers hold, so it streams
+
+    def send() -> None:
+        left_outer.sendall(payload)
+        left_outer.shutdown(socket.SHUT_WR)
+
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
+    got = b""
+    while len(got) < len(payload):
+        chunk = right_outer.recv(65536)
+        assert chunk
+        got += chunk
+    assert got == payload
+    assert right_outer.recv(10) == b""  # the half-close arrived
+    sender.join(5)
+    right_outer.sendall(b"answer")
+    right_outer.shutdown(socket.SHUT_WR)
+    assert left_outer.recv(100) == b"answer"
+    carrier.join(5)
+    assert not carrier.is_alive()
+    for s in (left_outer, left_inner, right_inner, right_outer):
+        s.close()
+
+
+def test_reuse_is_on_unless_turned_off(monkeypatch):
+    host = Host(name="h", hostname="h")
+    monkeypatch.delenv("REMOTEENV_NO_REUSE", raising=False)
+    assert client.wanted(host, ConnectOptions())
+    assert not client.wanted(host, ConnectOptions(reuse=False))
+    assert not client.wanted(Host(name="h", hostname="h", vars={"connection_reuse": False}), ConnectOptions())
+    monkeypatch.setenv("REMOTEENV_NO_REUSE", "1")
+    assert not client.wanted(host, ConnectOptions())
+    monkeypatch.setenv("REMOTEENV_NO_REUSE", "0")
+    assert client.wanted(host, ConnectOptions())
+
+
+def test_no_keeper_no_connection_when_the_socket_path_is_too_long(monkeypatch, tmp_path):
+    monkeypatch.setenv("REMOTEENV_STATE_DIR", str(tmp_path / ("x" * 120)))
+    assert client.dial(spawn=True) is None
