@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import re
 import sys
-
-import typer
+from typing import TYPE_CHECKING
 
 from remoteenv.errors import EXIT_FAILED, RemoteenvError
+
+if TYPE_CHECKING:
+    import typer
 
 
 def report(exc: RemoteenvError) -> None:

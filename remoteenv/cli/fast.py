@@ -1,15 +1,20 @@
-"""`remoteenv probe HOST --json` answered through a running keeper without loading the CLI.
+"""`remoteenv probe HOST --json` without loading the command line's machinery.
 
-Scripts call this in loops, and with a warm keeper the host's answer takes a few milliseconds:
-Typer, rich and paramiko would cost ten times that. Only the plainest form takes this path (one
-host named outright, no other option than -i); everything else, and any failure here, goes the
-ordinary way, so what is printed never depends on the path taken.
+Scripts call this in loops. With the connection held by the keeper, the host's answer takes a few
+milliseconds, and Python's own start a few tens: Typer, rich, the inventory readers and paramiko
+would cost many times that. So first this path imports only the standard library's socket and json:
+the keeper, which has everything loaded, resolves HOST as this command would (same working
+directory, inventory and environment) and probes over the held connection. On a miss (no keeper,
+no connection held, another environment) the probe runs here, still without Typer. Only the
+plainest form takes this path (one host named outright, no option but -i); it prints what the
+ordinary path prints, errors and exit codes included.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import socket
 import sys
 
 
@@ -33,35 +38,63 @@ def try_fast(argv: list[str]) -> int | None:
         return None
     from remoteenv import keeper
 
-    if keeper.reuse_off() or not keeper.socket_path().exists():
-        return None
+    if not keeper.reuse_off():
+        code = _from_keeper(plain)
+        if code is not None:
+            return code
+    return _here(plain)
+
+
+def _here(plain: tuple[str | None, str]) -> int | None:
+    from remoteenv.errors import RemoteenvError
+
     try:
-        from remoteenv.inventory import load_inventory, resolve
-        from remoteenv.keeper import client
-        from remoteenv.transport.options import ConnectOptions
+        from remoteenv import facts
+        from remoteenv.inventory import SSHConfigFile, load_inventory, resolve
+        from remoteenv.transport import ConnectOptions, connect
 
         inv = load_inventory(plain[0])
         name = plain[1]
         if name in inv.groups:
-            return None
-        host = resolve(inv, name)
-        if not client.wanted(host, ConnectOptions()):
-            return None
-        sock = client.dial(spawn=False)
-        if sock is None:
-            return None
-        conn = client.connect_on(sock, host, ConnectOptions(prompt=_no_prompt))
-        from remoteenv import facts
+            return None  # a selection: the ordinary path prints a list
+        config = SSHConfigFile()
+        host = resolve(inv, name, config)
 
-        with conn:
+        def resolve_jump(hop: str):  # as api.connect_options resolves ProxyJump hops
+            return resolve(inv, hop, config)
+
+        timeout = os.environ.get("REMOTEENV_CONNECT_TIMEOUT")
+        with connect(host, ConnectOptions(resolve_jump=resolve_jump,
+                                          connect_timeout=float(timeout) if timeout else None)) as conn:
             found = facts.gather(conn)
-        sys.stdout.write(json.dumps(found.to_json(), indent=2, sort_keys=False, default=str) + "\n")
-        return 0
-    except Exception:  # anything unusual: the ordinary path says it properly
+    except RemoteenvError as exc:
+        from remoteenv.cli.errors import report
+
+        report(exc)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    sys.stdout.write(json.dumps(found.to_json(), indent=2, sort_keys=False, default=str) + "\n")
+    return 0
+
+
+def _from_keeper(plain: tuple[str | None, str]) -> int | None:
+    from remoteenv import keeper
+    from remoteenv.keeper import wire
+
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(60)
+        sock.connect(str(keeper.socket_path()))
+        wire.send_json(sock, {"op": "probe", "name": plain[1], "inventory": plain[0], "cwd": os.getcwd(),
+                              "env": keeper.resolution_env()})
+        reply = wire.receive_json(sock)
+    except (OSError, ValueError, wire.WireClosed):
         return None
-
-
-def _no_prompt(host: str, title: str, instructions: str, prompts: list[tuple[str, bool]]) -> list[str]:
-    from remoteenv.errors import AuthFailed
-
-    raise AuthFailed(host, "asks for a code")  # the ordinary path asks
+    finally:
+        sock.close()
+    if not reply.get("ok") or "facts" not in reply:
+        return None  # a miss or an error: the ordinary path says it properly
+    sys.stdout.write(json.dumps(reply["facts"], indent=2, sort_keys=False, default=str) + "\n")
+    return 0

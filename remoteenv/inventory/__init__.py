@@ -24,15 +24,17 @@ __all__ = [
 DEFAULT_NAMES = ("hosts.yaml", "hosts.yml")
 
 
-def find_inventory(explicit: str | os.PathLike | None = None) -> Path | None:
-    """The inventory file to use: -i / REMOTEENV_INVENTORY, ./hosts.yaml, then the config dir."""
+def find_inventory(explicit: str | os.PathLike | None = None, cwd: Path | None = None) -> Path | None:
+    """The inventory file to use: -i / REMOTEENV_INVENTORY, ./hosts.yaml, then the config dir
+    (`cwd`: the folder `./` means, for the keeper answering for a command run elsewhere)."""
+    here = cwd or Path.cwd()
     given = explicit or os.environ.get("REMOTEENV_INVENTORY")
     if given:
-        path = Path(given).expanduser()
+        path = here / Path(given).expanduser()
         if not path.exists():
             raise ConfigError(f"inventory {path} does not exist", "check the -i option or REMOTEENV_INVENTORY")
-        return path
-    for folder in (Path.cwd(), paths.config_dir()):
+        return path if cwd is not None else Path(given).expanduser()
+    for folder in (here, paths.config_dir()):
         for name in DEFAULT_NAMES:
             if (folder / name).is_file():
                 return folder / name

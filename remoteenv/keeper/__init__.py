@@ -16,6 +16,16 @@ from pathlib import Path
 
 DEFAULT_PERSIST = 600.0  # seconds: ssh's ControlPersist idea, 10 minutes
 
+# What decides how a host name resolves besides the files: a command whose values differ from the
+# keeper's own is not answered by the keeper's resolution (remoteenv.cli.fast).
+RESOLUTION_ENV = ("HOME", "USER", "LOGNAME", "REMOTEENV_SSH_CONFIG", "REMOTEENV_CONFIG_DIR", "REMOTEENV_STATE_DIR",
+                  "XDG_CONFIG_HOME", "XDG_STATE_HOME", "SSH_AUTH_SOCK", "REMOTEENV_NO_AGENT",
+                  "REMOTEENV_CONNECT_TIMEOUT", "SHELL")
+
+
+def resolution_env() -> dict[str, str | None]:
+    return {name: os.environ.get(name) for name in RESOLUTION_ENV}
+
 
 def folder() -> Path:
     from remoteenv import paths

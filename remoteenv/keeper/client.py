@@ -101,7 +101,7 @@ def _persist(host: Host) -> float:
     return keeper.DEFAULT_PERSIST if seconds is None else seconds
 
 
-def _open_request(host: Host, options: ConnectOptions) -> dict[str, Any]:
+def open_request(host: Host, options: ConnectOptions) -> dict[str, Any]:
     from remoteenv.inventory import Inventory, resolve
 
     resolve_jump = options.resolve_jump or (lambda name: resolve(Inventory(), name))
@@ -171,7 +171,7 @@ def connect(host: Host, options: ConnectOptions) -> KeptConnection | None:
 
 
 def connect_on(sock: socket.socket, host: Host, options: ConnectOptions) -> KeptConnection | None:
-    request = _open_request(host, options)
+    request = open_request(host, options)
     try:
         reply = _exchange(sock, request, prompt=options.prompt)
     except KeeperGone:

@@ -356,6 +356,43 @@ class Keeper:
                 session.view.interrupt("TERM")
                 return
 
+    def _op_probe(self, client: socket.socket, request: dict, sessions: list[Session]) -> dict:
+        """`probe NAME --json` for a command that loads nothing (remoteenv.cli.fast): resolve NAME as
+        that command would, and when a live connection to it is held here, probe over it. Anything
+        else is a miss, and the command takes its ordinary path."""
+        from pathlib import Path
+
+        from remoteenv import api, facts, keeper
+        from remoteenv.inventory import SSHConfigFile, find_inventory, load_inventory, resolve
+        from remoteenv.keeper import client as kept
+
+        if request.get("env") != keeper.resolution_env():
+            return {"miss": "another environment"}
+        found = find_inventory(request.get("inventory"), cwd=Path(str(request["cwd"])))
+        inv = load_inventory(found) if found is not None else load_inventory(None, search=False)
+        name = str(request["name"])
+        if name in inv.groups or name == "all":
+            return {"miss": "a group"}
+        config = SSHConfigFile()
+        host = resolve(inv, name, config)
+        key = kept.open_request(host, api.connect_options(inv, ssh_config=config))["key"]
+        with self.lock:
+            held = self.held.get(key)
+            if held is None or not held.conn.alive:
+                return {"miss": "no connection held"}
+            held.users += 1
+        try:
+            view = _view_of(held.conn)
+            try:
+                found_facts = facts.gather(view)
+            finally:
+                _close_view(view)
+        finally:
+            with self.lock:
+                held.users -= 1
+                held.last_used = time.monotonic()
+        return {"facts": found_facts.to_json()}
+
     def _op_alive(self, client: socket.socket, request: dict, sessions: list[Session]) -> dict:
         session = self._session(request, sessions)
         return {"alive": bool(session.held.conn.alive)}

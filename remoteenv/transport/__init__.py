@@ -22,12 +22,15 @@ def connect(host: Host, options: ConnectOptions | None = None) -> Connection | K
     """An authenticated, host-key-verified connection to `host`: the keeper's when reuse is on
     (a sign-in made once, shared by every command within its idle time), else one of our own."""
     options = options or ConnectOptions()
-    from remoteenv.keeper import client as kept
+    from remoteenv import keeper
 
-    if kept.wanted(host, options):
-        conn = kept.connect(host, options)
-        if conn is not None:
-            return conn
+    if options.reuse is not False and not (options.reuse is None and keeper.reuse_off()):
+        from remoteenv.keeper import client as kept
+
+        if kept.wanted(host, options):
+            conn = kept.connect(host, options)
+            if conn is not None:
+                return conn
     from remoteenv.transport.connection import connect as direct
 
     return direct(host, options)

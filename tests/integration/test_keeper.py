@@ -350,3 +350,28 @@ def test_a_kept_tunnel_comes_back_after_the_link_is_cut(fresh):
     finally:
         remoteenv("down", "h02", env=env)
         host.run("pkill -f 'http.server 18083' || true", check=False)
+
+
+def test_a_kept_probe_answers_without_loading_the_cli_and_says_the_same(fresh, tmp_path):
+    bed = fresh
+    env = kept_env(bed)
+    ordinary = remoteenv("--no-reuse", "probe", "h01", "--json", env=env)
+    assert ordinary.code == 0, ordinary.err
+    assert remoteenv("probe", "h01", "--json", env=env).code == 0  # the keeper now holds h01
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "remoteenv", "probe", "h01", "--json"],
+                          env={**env, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    loaded = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time")}
+    assert not loaded & {"typer", "rich", "paramiko", "remoteenv.inventory"}, sorted(loaded)
+
+    def comparable(text: str) -> dict:
+        facts = json.loads(text)
+        facts.pop("disk_free_bytes")
+        return facts
+
+    assert comparable(proc.stdout) == comparable(ordinary.out)
+    # Another environment (here no ssh config: h01 is then just a name) is not answered from the
+    # keeper's resolution: the ordinary path finds no such host.
+    other = remoteenv("probe", "h01", "--json", env={**env, "REMOTEENV_SSH_CONFIG": str(tmp_path / "none")})
+    assert other.code == 3 and other.out == "", (other.out, other.err)
