@@ -375,3 +375,26 @@ def test_a_kept_probe_answers_without_loading_the_cli_and_says_the_same(fresh, t
     # keeper's resolution: the ordinary path finds no such host.
     other = remoteenv("probe", "h01", "--json", env={**env, "REMOTEENV_SSH_CONFIG": str(tmp_path / "none")})
     assert other.code == 3 and other.out == "", (other.out, other.err)
+
+
+def test_an_idle_connection_closes_after_ssh_configs_control_persist():
+    from conftest import _make
+
+    bed = _make(1)
+    host, env = bed.hosts[0], kept_env(bed)
+    try:
+        with open(bed.client.ssh_config, "a") as fh:
+            fh.write("\nHost *\n  ControlPersist 2s\n")
+        assert remoteenv("probe", "h01", "--json", env=env).code == 0
+        listed = remoteenv("connections", "--json", env=env).json()["connections"]
+        assert [(c["name"], c["persist_seconds"]) for c in listed] == [("h01", 2.0)]
+        deadline = time.monotonic() + 15
+        while remoteenv("connections", "--json", env=env).json()["connections"]:
+            assert time.monotonic() < deadline, "the idle connection stayed"
+            time.sleep(0.5)
+        before = sign_ins(host)
+        assert remoteenv("probe", "h01", "--json", env=env).code == 0
+        assert sign_ins(host) == before + 1  # closed for real: the next command signs in again
+    finally:
+        remoteenv("disconnect", env=env)
+        bed.close()
