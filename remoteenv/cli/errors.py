@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from remoteenv.errors import EXIT_FAILED, RemoteenvError
@@ -46,12 +47,22 @@ def one_line(text: str) -> str:
 
 def run_app(app: typer.Typer, argv: list[str] | None) -> int:
     """Run the app; usage errors exit 2 (Typer's own handling), remoteenv errors their own code."""
+
+    def run() -> int:
+        try:
+            app(args=argv, prog_name="remoteenv")
+            return 0
+        except SystemExit as exc:
+            code = exc.code
+            return code if isinstance(code, int) else (0 if code is None else EXIT_FAILED)
+
+    return exit_code_of(run)  # type: ignore[return-value]
+
+
+def exit_code_of(run: Callable[[], int | None]) -> int | None:
+    """`run()`'s exit code; a remoteenv error, Ctrl-C or a bug leaves as one line on stderr and its code."""
     try:
-        app(args=argv, prog_name="remoteenv")
-        return 0
-    except SystemExit as exc:
-        code = exc.code
-        return code if isinstance(code, int) else (0 if code is None else EXIT_FAILED)
+        return run()
     except RemoteenvError as exc:
         report(exc)
         return exc.exit_code

@@ -46,37 +46,28 @@ def try_fast(argv: list[str]) -> int | None:
 
 
 def _here(plain: tuple[str | None, str]) -> int | None:
-    from remoteenv.errors import RemoteenvError
+    from remoteenv.cli.errors import exit_code_of
 
-    try:
-        from remoteenv import facts
+    found: list[dict] = []
+
+    def probe() -> int | None:
+        from remoteenv import api, facts
         from remoteenv.inventory import SSHConfigFile, load_inventory, resolve
-        from remoteenv.transport import ConnectOptions, connect
+        from remoteenv.transport import connect
 
         inv = load_inventory(plain[0])
-        name = plain[1]
-        if name in inv.groups:
+        if plain[1] in inv.groups:
             return None  # a selection: the ordinary path prints a list
         config = SSHConfigFile()
-        host = resolve(inv, name, config)
+        host = resolve(inv, plain[1], config)
+        with connect(host, api.connect_options(inv, ssh_config=config)) as conn:
+            found.append(facts.gather(conn).to_json())
+        return 0
 
-        def resolve_jump(hop: str):  # as api.connect_options resolves ProxyJump hops
-            return resolve(inv, hop, config)
-
-        timeout = os.environ.get("REMOTEENV_CONNECT_TIMEOUT")
-        with connect(host, ConnectOptions(resolve_jump=resolve_jump,
-                                          connect_timeout=float(timeout) if timeout else None)) as conn:
-            found = facts.gather(conn)
-    except RemoteenvError as exc:
-        from remoteenv.cli.errors import report
-
-        report(exc)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    sys.stdout.write(json.dumps(found.to_json(), indent=2, sort_keys=False, default=str) + "\n")
-    return 0
+    code = exit_code_of(probe)
+    if code == 0:
+        sys.stdout.write(json.dumps(found[0], indent=2, sort_keys=False, default=str) + "\n")
+    return code
 
 
 def _from_keeper(plain: tuple[str | None, str]) -> int | None:

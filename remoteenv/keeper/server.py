@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from remoteenv import __version__, paths
-from remoteenv.errors import AuthFailed, RemoteenvError
+from remoteenv.errors import AuthFailed, HostUnreachable, RemoteenvError
 from remoteenv.inventory.model import Host
 from remoteenv.keeper import wire
 from remoteenv.transport.options import ConnectOptions
@@ -399,16 +399,8 @@ class Keeper:
 
     def _op_forward(self, client: socket.socket, request: dict, sessions: list[Session]) -> None:
         """Join this socket to a TCP port seen from the host; then it carries raw bytes both ways."""
-        from remoteenv.errors import HostUnreachable
-
         session = self._session(request, sessions)
-        host, port = str(request["host"]), int(request["port"])
-        try:
-            channel = session.held.conn.transport.open_channel("direct-tcpip", (host, port), ("127.0.0.1", 0),
-                                                                  timeout=15)
-        except Exception as exc:  # paramiko's ChannelException, a dead link
-            raise HostUnreachable(session.held.name, f"cannot reach {host}:{port} from the host: {exc}",
-                                  "check that the service listens there (remoteenv jupyter status)") from None
+        channel = _channel_to(session.held, str(request["host"]), int(request["port"]))
         wire.send_json(client, {"ok": True})
         session.held.last_used = time.monotonic()
         try:
@@ -462,7 +454,7 @@ class Keeper:
     def _carry(self, hosted: Hosted, local: socket.socket, host: str, port: int) -> None:
         try:
             held = self._held_for(hosted)
-            channel = held.conn.transport.open_channel("direct-tcpip", (host, port), ("127.0.0.1", 0), timeout=15)
+            channel = _channel_to(held, host, port)
         except Exception as exc:  # a host still down, a code nobody can type here: this connection fails
             log.info("tunnel %s: %s", hosted.id, exc)
             local.close()
@@ -592,6 +584,15 @@ class Keeper:
             self.path.unlink(missing_ok=True)
             self.stopping.set()
         return {"closed": sorted({h.name for h in chosen}), "tunnels": tunnels}
+
+
+def _channel_to(held: Held, host: str, port: int) -> Any:
+    """A direct-tcpip channel over the held connection to host:port as the host sees it."""
+    try:
+        return held.conn.transport.open_channel("direct-tcpip", (host, port), ("127.0.0.1", 0), timeout=15)
+    except Exception as exc:  # paramiko's ChannelException, a dead link
+        raise HostUnreachable(held.name, f"cannot reach {host}:{port} from the host: {exc}",
+                              "check that the service listens there (remoteenv jupyter status)") from None
 
 
 def _same_user(client: socket.socket) -> bool:
