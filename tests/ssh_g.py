@@ -125,3 +125,15 @@ class SshG:
         certificates = re.findall(r"^debug1: certificate file (.*) type -?\d+$", done.stderr, re.M)
         proxy = re.findall(r"^debug1: Executing proxy command: exec (.*)$", done.stderr, re.M)
         return Verbose(identities, certificates, proxy[0] if proxy and not stand_in_proxy else None, done.stderr)
+
+
+def ssh_g_options(argv: list[str], cwd: Path, ssh: str = "ssh") -> dict[str, list[str]]:
+    """Every option `ssh -F /dev/null -G ARGV` prints, each with all its values (no connection)."""
+    out = subprocess.run([ssh, "-G", "-F", "/dev/null", *argv], capture_output=True, text=True, cwd=cwd,
+                         timeout=30)
+    assert out.returncode == 0, out.stderr
+    seen: dict[str, list[str]] = {}
+    for line in out.stdout.splitlines():
+        key, _, value = line.partition(" ")
+        seen.setdefault(key, []).append(value)
+    return seen

@@ -352,15 +352,20 @@ def test_harden_turns_keyboard_interactive_off(make_testbed):
     assert host.prompts_answered() == 0
 
 
-def test_harden_that_would_break_login_is_rolled_back(make_testbed):
-    # Everyone else signs in with keyboard-interactive only; keys are for this network. Turning
-    # keyboard-interactive off leaves the global AuthenticationMethods unsatisfiable: sshd -t fails.
+def bed_where_harden_breaks_login(make_testbed):
+    """Everyone else signs in with keyboard-interactive only; keys are for this network. Turning
+    keyboard-interactive off leaves the global AuthenticationMethods unsatisfiable: sshd -t fails."""
     bed = make_testbed(1, auth={"h01": "kbdint"}, sudo=["h01"], sshd_options={"h01": [
         "AuthenticationMethods keyboard-interactive",
         "Match Address 198.18.0.0/15",
         "    AuthenticationMethods publickey",
     ]})
     needs_netns(bed)
+    return bed
+
+
+def test_harden_that_would_break_login_is_rolled_back(make_testbed):
+    bed = bed_where_harden_breaks_login(make_testbed)
     host = bed.host("h01")
     config_before = host.sshd_config_path.read_text()
     pid = host._proc.pid
@@ -375,12 +380,7 @@ def test_harden_that_would_break_login_is_rolled_back(make_testbed):
 
 
 def test_harden_restores_a_drop_in_it_replaced_when_sshd_t_fails(make_testbed):
-    bed = make_testbed(1, auth={"h01": "kbdint"}, sudo=["h01"], sshd_options={"h01": [
-        "AuthenticationMethods keyboard-interactive",
-        "Match Address 198.18.0.0/15",
-        "    AuthenticationMethods publickey",
-    ]})
-    needs_netns(bed)
+    bed = bed_where_harden_breaks_login(make_testbed)
     host = bed.host("h01")
     mine = host.dropin_dir / "00-remoteenv-harden.conf"
     mine.write_text("# an admin's own\nLoginGraceTime 30\n")

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import pytest
 from ansible_tools import tool
+from ssh_g import ssh_g_options
 
 from remoteenv.errors import ConfigError
 from remoteenv.inventory import SSHConfigFile, load_inventory, resolve
@@ -169,18 +170,6 @@ def _listed(listing: dict) -> set[str]:
     return {h for g, block in listing.items() if g != "_meta" for h in block.get("hosts", [])}
 
 
-def _ssh_g(argv: list[str], cwd: Path) -> dict[str, list[str]]:
-    """What OpenSSH makes of Ansible's argv (`ssh -G` opens no connection)."""
-    out = subprocess.run(["ssh", "-G", "-F", "/dev/null", *argv], capture_output=True, text=True, cwd=cwd,
-                         timeout=30)
-    assert out.returncode == 0, out.stderr
-    seen: dict[str, list[str]] = {}
-    for line in out.stdout.splitlines():
-        key, _, value = line.partition(" ")
-        seen.setdefault(key, []).append(value)
-    return seen
-
-
 def _groups(listing: dict, host: str) -> set[str]:
     parents: dict[str, set[str]] = {}
     for name, block in listing.items():
@@ -229,7 +218,7 @@ def _differences(case: str, theirs: Theirs, home: Path) -> list[str]:
         if name not in theirs.argv:
             wrong.append(f"{case}/{name}: ansible made no ssh connection, remoteenv resolves {host.target}")
             continue
-        ssh = _ssh_g(theirs.argv[name], inv_path if inv_path.is_dir() else inv_path.parent)
+        ssh = ssh_g_options(theirs.argv[name], inv_path if inv_path.is_dir() else inv_path.parent)
         destination = theirs.argv[name][-1]
         theirs_conn = {
             "hostname": ssh["hostname"][0], "user": ssh["user"][0], "port": int(ssh["port"][0]),

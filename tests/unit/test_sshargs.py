@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from ssh_g import ssh_g_options
 
 from remoteenv.errors import ConfigError
 from remoteenv.inventory import sshargs
@@ -61,24 +62,13 @@ ARGS = [
 ]
 
 
-def _ssh_g(ssh: str, args: list[str], cwd: Path) -> dict[str, list[str]]:
-    out = subprocess.run([ssh, "-G", "-F", "/dev/null", *args, "target.example"], capture_output=True, text=True,
-                         cwd=cwd, timeout=30)
-    assert out.returncode == 0, out.stderr
-    seen: dict[str, list[str]] = {}
-    for line in out.stdout.splitlines():
-        key, _, value = line.partition(" ")
-        seen.setdefault(key, []).append(value)
-    return seen
-
-
 @pytest.mark.parametrize("text", ARGS)
 def test_arguments_read_as_ssh_reads_them(ssh: str, tmp_path: Path, text: str) -> None:
     (tmp_path / "keys").mkdir()
     for name in "abc":
         (tmp_path / "keys" / name).write_text("key\n")
     words = sshargs.split(text, "test")
-    theirs = _ssh_g(ssh, words, tmp_path)
+    theirs = ssh_g_options([*words, "target.example"], tmp_path, ssh)
     ours = sshargs.parse(words, "test")
     s = ours.settings
     local = pwd.getpwuid(os.getuid()).pw_name
@@ -171,6 +161,6 @@ def test_tokens_ssh_does_not_expand_in_a_proxy_command_are_refused(ssh: str, tok
 def test_a_missing_identity_file_is_kept_where_ssh_skips_it(ssh: str, tmp_path: Path) -> None:
     """A documented difference (README, "Differences from Ansible"): ssh drops `-i FILE` when FILE is missing."""
     words = ["-i", str(tmp_path / "missing"), "-o", f"IdentityFile={tmp_path / 'also-missing'}"]
-    theirs = _ssh_g(ssh, words, tmp_path)["identityfile"]
+    theirs = ssh_g_options([*words, "target.example"], tmp_path, ssh)["identityfile"]
     assert theirs == [str(tmp_path / "also-missing")]
     assert sshargs.parse(words, "x").identity_files == [str(tmp_path / "missing"), str(tmp_path / "also-missing")]
