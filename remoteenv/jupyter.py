@@ -136,8 +136,13 @@ def new_token() -> str:
     return secrets.token_hex(32)
 
 
+def _source(name: str) -> str:
+    # No trailing newline: jupyter.sh compares it with the kept copy through $(cat), which drops it.
+    return resources.files("remoteenv.remote").joinpath(name).read_text(encoding="utf-8").rstrip("\n")
+
+
 def _ready_source() -> str:
-    return resources.files("remoteenv.remote").joinpath("jupyter_ready.py").read_text(encoding="utf-8")
+    return _source("jupyter_ready.py")
 
 
 def _run(conn: Connection, action: str, args: Sequence[str], *, timeout: float,
@@ -158,7 +163,8 @@ def start(conn: Connection, settings: Settings, *, restart: bool = False, wait: 
     """Start the server `settings` describe, or reuse the live one that answers; its endpoint."""
     token = new_token()
     args = [settings.name, settings.env, settings.app, settings.dir, "1" if settings.socket else "0", token,
-            __version__, str(int(wait)), settings.gpus or "-", "1" if restart else "0"]
+            __version__, str(int(wait)), settings.gpus or "-", "1" if restart else "0",
+            _source("jupyter_launch.py")]
     result = _run(conn, "start", args, timeout=wait + 60, on_output=on_output)
     line = next((ln for ln in reversed(result.stdout.splitlines()) if ln.startswith("remoteenv-jupyter\t")), None)
     if not result.ok or line is None:

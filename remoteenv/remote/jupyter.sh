@@ -1,13 +1,15 @@
 # remoteenv's Jupyter servers on a host, run as `sh -s -- ACTION READY ...` (arguments on stdin, never
 # argv; READY is the text of remote/jupyter_ready.py, kept as ~/.remoteenv/jupyter/ready.py):
-#   start NAME ENV APP DIR SOCKET TOKEN VERSION WAIT GPUS RESTART
+#   start NAME ENV APP DIR SOCKET TOKEN VERSION WAIT GPUS RESTART [LAUNCH]
 #       make sure a Jupyter server NAME runs from ENV's own bin/ (no activate, no shell init files) and
 #       answers; a live managed server for the same env build, app and settings is reused as it is.
 #       APP lab | notebook; DIR the folder it serves (made when missing); SOCKET 1: a Unix socket in
 #       the 0700 state folder, 0: 127.0.0.1 on a port the host picks; TOKEN the token a new server
 #       gets (256 bits, hex; a reused server keeps its own); WAIT seconds for a new server to answer;
 #       GPUS CUDA_VISIBLE_DEVICES for the server and its kernels ("-": as it is); RESTART 1: stop a
-#       running server NAME first.
+#       running server NAME first. LAUNCH: the text of remote/jupyter_launch.py, kept as
+#       ~/.remoteenv/jupyter/launch.py, which starts the app with its slow unused imports deferred
+#       (empty: the app's script is run as it is).
 #       Output: progress, then "remoteenv-jupyter<TAB>STATE-JSON<TAB>reused|started".
 #   status [NAME...]   one "server<TAB>NAME<TAB>alive<TAB>answers<TAB>uptime<TAB>STATE-JSON" line each
 #   stop NAME...       stop these servers ("" = every managed one): only a recorded pid with its start
@@ -74,7 +76,7 @@ stop_pid() {  # TERM, up to 10 s to end (it stops its kernels), then KILL
 start() {
     name=$1 env=$(home_path "$2") app=$3 dir=$(home_path "$4") socket=$5 token=$6 version=$7 wait=$8 gpus=$9
     shift 9
-    restart=${1:-0}
+    restart=${1:-0} launch_source=${2:-}
     files "$name"
     hold_lock "$state"  # two `up`s at once must not start two servers
     [ -d "$env" ] || fail env "no environment at $env: push one first (remoteenv env push)"
@@ -114,11 +116,18 @@ start() {
     export JUPYTER_TOKEN_FILE="$tokenfile" JUPYTER_RUNTIME_DIR="$runtime"
     unset JUPYTER_TOKEN
     [ "$gpus" = - ] || export CUDA_VISIBLE_DEVICES="$gpus"
+    launch=$state_dir/launch.py
+    if [ -n "$launch_source" ]; then
+        [ "$(cat "$launch" 2>/dev/null)" = "$launch_source" ] || printf '%s\n' "$launch_source" >"$launch"
+        set -- "$env/bin/python" "$launch" "$bin"
+    else
+        set -- "$bin"
+    fi
     if [ "$socket" = 1 ]; then
-        set -- "$bin" --no-browser "--ServerApp.sock=$sock" --ServerApp.sock_mode=0600
+        set -- "$@" --no-browser "--ServerApp.sock=$sock" --ServerApp.sock_mode=0600
     else
         # Port 0: the host picks a free one (a fixed 8888 may be another person's on a shared box).
-        set -- "$bin" --no-browser --ip=127.0.0.1 --port=0 --port-retries=0
+        set -- "$@" --no-browser --ip=127.0.0.1 --port=0 --port-retries=0
     fi
     set -- "$@" "--ServerApp.root_dir=$dir"
     [ "$(id -u)" != 0 ] || set -- "$@" --allow-root

@@ -132,6 +132,17 @@ def test_the_token_is_in_no_argv_and_no_file_others_can_read(ready):
         assert oct(record.stat().st_mode & 0o777) == "0o600"
 
 
+def test_jupyter_runs_from_the_env_through_the_kept_launcher(ready):
+    bed, first = ready
+    host, row = bed.hosts[0], first["hosts"][0]
+    argv = [a.decode() for a in Path(f"/proc/{row['jupyter_pid']}/cmdline").read_bytes().split(b"\0") if a]
+    launch = f"{host.home}/.remoteenv/jupyter/launch.py"
+    assert argv[:3] == [f"{row['env']}/bin/python", launch, f"{row['env']}/bin/jupyter-lab"], argv
+    source = (REPO / "remoteenv" / "remote" / "jupyter_launch.py").read_text()
+    assert Path(launch).read_text() == source  # the kept copy is the package's
+    assert host.run(f"stat -c %a {launch}").stdout.strip() == "600"
+
+
 def test_a_second_up_reuses_the_server_in_one_round_trip_and_keeps_the_local_port(ready):
     bed, first = ready
     row = first["hosts"][0]
