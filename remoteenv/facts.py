@@ -190,10 +190,14 @@ class HostFacts:
         }
 
 
-def probe_script(queries: list[Query] | tuple[Query, ...] = ()) -> str:
+def probe_script(queries: list[Query] | tuple[Query, ...] = (), *, brief: bool = False) -> str:
+    # `brief` in the text, not an argument: a script without arguments is the same text on every
+    # host and every run, which a kept connection's shell keeps and does not need sent again.
     base = script("probe.sh")
+    if brief:
+        base = base.replace("\nprobe_detail=full\n", "\nprobe_detail=brief\n", 1)
     lines = [q.shell() for q in dict.fromkeys(queries)]
-    return base + "\n".join(lines) + "\nemit \"end${T}1\"\n"
+    return base + "\n".join(lines) + "\nemit \"end${T}1\"\nprintf '%s' \"$probe_out\"\n"
 
 
 def _int(text: str) -> int | None:
@@ -258,9 +262,13 @@ def parse(output: str) -> HostFacts:
     return facts
 
 
-def gather(conn: Connection, queries: list[Query] | tuple[Query, ...] = (), timeout: float = 60) -> HostFacts:
-    """Run the probe (and the steps' queries) on the host in one round trip."""
-    result = conn.run_script(probe_script(queries), timeout=timeout)
+def gather(conn: Connection, queries: list[Query] | tuple[Query, ...] = (), timeout: float = 60,
+           *, brief: bool = False) -> HostFacts:
+    """Run the probe (and the steps' queries) on the host in one round trip.
+
+    `brief`: without the facts only people read (free disk, glibc, python3: None), as runs ask it.
+    """
+    result = conn.run_script(probe_script(queries, brief=brief), timeout=timeout)
     log.debug("%s: probe (%d questions) answered in %.3fs", conn.host.name, len(queries), result.duration)
     if "end\t1" not in result.stdout:
         raise CommandFailed(conn.host.name, "probe", result.exited, result.stderr or result.stdout)

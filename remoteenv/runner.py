@@ -203,7 +203,7 @@ class _Run:
         self._conns[name] = conn
         try:
             queries = [q for step in steps for q in step.queries()]
-            facts = facts_mod.gather(conn, queries, timeout=PROBE_TIMEOUT)
+            facts = facts_mod.gather(conn, queries, timeout=PROBE_TIMEOUT, brief=True)
         except HostUnreachable as exc:
             if self.cancel.is_set():
                 raise _Cancelled from None

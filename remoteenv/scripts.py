@@ -6,12 +6,21 @@ written once for every script.
 
 from __future__ import annotations
 
-from functools import cache
+import threading
 from importlib import resources
 
+_texts: dict[str, str] = {}
+_lock = threading.Lock()
 
-@cache
+
 def script(name: str) -> str:
     """remote/lib.sh, then remote/NAME: the text to send to /bin/sh -s."""
-    folder = resources.files("remoteenv.remote")
-    return folder.joinpath("lib.sh").read_text(encoding="utf-8") + folder.joinpath(name).read_text(encoding="utf-8")
+    text = _texts.get(name)
+    if text is None:
+        with _lock:  # a fleet's hosts ask at once: read the package files once, not once per host
+            text = _texts.get(name)
+            if text is None:
+                folder = resources.files("remoteenv.remote")
+                text = _texts[name] = (folder.joinpath("lib.sh").read_text(encoding="utf-8")
+                                       + folder.joinpath(name).read_text(encoding="utf-8"))
+    return text

@@ -246,11 +246,21 @@ class KeptConnection(Scripted):
                                "check the host and its network, then re-run: finished steps are kept")
 
     # -- the interface ---------------------------------------------------------------------------------
+    def run_script(self, script: str, args: list[str] | tuple[str, ...] = (), *, timeout: float | None = None,
+                   check: bool = False, on_output: Callable[[str], None] | None = None) -> RunResult:
+        if args or on_output is not None:
+            return super().run_script(script, args, timeout=timeout, check=check, on_output=on_output)
+        # The same text on every run: the keeper may hand it to the connection's kept shell.
+        result = self.run("/bin/sh -s", stdin=script, timeout=timeout, _plain=True, _shell=True)
+        if check and not result.ok:
+            raise CommandFailed(self.host.name, "remote script", result.exited, result.stderr)
+        return result
+
     def run(self, command: str, *, stdin: str | bytes | None = None, timeout: float | None = None,
             check: bool = False, on_output: Callable[[str], None] | None = None,
-            _plain: bool = False) -> RunResult:
+            _plain: bool = False, _shell: bool = False) -> RunResult:
         request: dict[str, Any] = {"op": "run", "command": command, "timeout": timeout, "plain": _plain,
-                                   "stream": on_output is not None}
+                                   "stream": on_output is not None, "shell": _shell}
         if isinstance(stdin, bytes):
             import base64
 
@@ -285,8 +295,8 @@ class KeptConnection(Scripted):
 
     @home.setter
     def home(self, value: str) -> None:
-        self._home = value or None
-        if value:
+        known, self._home = self._home, value or None
+        if value and value != known:  # the keeper told us on open when it knew
             try:
                 self._call({"op": "set_home", "home": value}, retry=False)
             except RemoteenvError:

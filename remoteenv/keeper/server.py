@@ -50,6 +50,7 @@ class Held:
     users: int = 0
     created: float = field(default_factory=time.time)
     last_used: float = field(default_factory=time.monotonic)
+    shell: Any = None  # keeper.shell.RemoteShell, made on the first script that can use it
 
 
 @dataclass
@@ -189,6 +190,8 @@ class Keeper:
     @staticmethod
     def _close(held: Held) -> None:
         try:
+            if held.shell is not None:
+                held.shell.close()
             held.conn.close()
         except Exception:  # closing a dead link may fail in many ways; it is closed all the same
             pass
@@ -334,12 +337,24 @@ class Keeper:
         done = threading.Event()
         threading.Thread(target=self._watch_client, args=(client, session, done), daemon=True).start()
         try:
-            result = session.view.run(str(request["command"]), stdin=stdin, timeout=request.get("timeout"),
-                                      on_output=on_output, _plain=bool(request.get("plain")))
+            result = None
+            if request.get("shell") and on_output is None and isinstance(stdin, str):
+                result = self._shell_of(session.held).run(session.view, stdin, request.get("timeout"))
+            if result is None:
+                result = session.view.run(str(request["command"]), stdin=stdin, timeout=request.get("timeout"),
+                                          on_output=on_output, _plain=bool(request.get("plain")))
         finally:
             done.set()
         return {"result": {"exited": result.exited, "stdout": result.stdout, "stderr": result.stderr,
                            "duration": result.duration}}
+
+    def _shell_of(self, held: Held) -> Any:
+        with self.lock:
+            if held.shell is None:
+                from remoteenv.keeper.shell import RemoteShell
+
+                held.shell = RemoteShell(held.conn)
+            return held.shell
 
     @staticmethod
     def _watch_client(client: socket.socket, session: Session, done: threading.Event) -> None:

@@ -6,7 +6,11 @@ LC_ALL=C
 export LC_ALL
 T='	'  # a literal tab
 
-emit() { printf '%s\n' "$*"; }
+# Lines are kept and printed at the end in one write: each write would be a packet of its own on
+# the way back, and on a fleet every packet is paid for by the host and by remoteenv.
+probe_out=
+emit() { probe_out="$probe_out$*
+"; }
 have() { command -v "$1" >/dev/null 2>&1; }
 
 emit "schema${T}1"
@@ -49,17 +53,23 @@ if [ -r /proc/meminfo ]; then
         if [ "$key" = "MemTotal:" ]; then emit "memory_kib${T}${value}"; break; fi
     done < /proc/meminfo
 fi
-df -Pk "${HOME:-/}" 2>/dev/null | { read -r _; read -r _ _ _ avail _ && emit "disk_free_kib${T}${avail}"; }
-glibc=$(getconf GNU_LIBC_VERSION 2>/dev/null) && emit "glibc${T}${glibc#glibc }"
-
-python=$(command -v python3) && version=$("$python" --version 2>&1) &&
-    emit "python3${T}${python}${T}${version#Python }"
+# Facts only people read (probe's table and --json), each a process or three: a run's probe
+# (remoteenv sets this to brief) leaves them out, since on a fleet each host pays for every process.
+probe_detail=full
+if [ "$probe_detail" = full ]; then
+    avail=$(df -Pk "${HOME:-/}" 2>/dev/null | { read -r _; read -r _ _ _ avail _ && printf '%s' "$avail"; })
+    [ -z "$avail" ] || emit "disk_free_kib${T}${avail}"
+    glibc=$(getconf GNU_LIBC_VERSION 2>/dev/null) && emit "glibc${T}${glibc#glibc }"
+    python=$(command -v python3) && version=$("$python" --version 2>&1) &&
+        emit "python3${T}${python}${T}${version#Python }"
+fi
 for tool in curl wget timeout sha256sum setsid nohup bash; do
     if have "$tool"; then emit "tool${T}${tool}"; fi
 done
 
 if have nvidia-smi; then
-    gpu_report  # lines keyed gpu, app, ps, gpuerr (lib.sh)
+    report=$(gpu_report)  # lines keyed gpu, app, ps, gpuerr (lib.sh)
+    [ -z "$report" ] || emit "$report"
     cuda=$(nvidia-smi 2>/dev/null | sed -n 's/.*CUDA Version: *\([0-9][0-9.]*\).*/\1/p' | head -n 1)
     emit "cuda${T}${cuda}"
 fi

@@ -58,7 +58,7 @@ class Facts(Step):
         return self.name or "facts: gather again"
 
     def apply(self, conn: Connection, facts: HostFacts, io: StepIO) -> Result:
-        fresh = facts_mod.gather(conn, self.later_queries, timeout=self.timeout or 60)
+        fresh = facts_mod.gather(conn, self.later_queries, timeout=self.timeout or 60, brief=True)
         return Result(OK, message="facts gathered again", facts=fresh)
 
     def to_ansible(self, index: int = 0) -> list[dict[str, Any]]:

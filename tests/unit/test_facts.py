@@ -14,8 +14,8 @@ from remoteenv import facts, gpus
 FAKES = Path(__file__).resolve().parents[1] / "fakes"
 
 
-def run_probe(home: Path, queries=(), extra_path: str = "", **env: str) -> facts.HostFacts:
-    script = facts.probe_script(list(queries))
+def run_probe(home: Path, queries=(), extra_path: str = "", brief: bool = False, **env: str) -> facts.HostFacts:
+    script = facts.probe_script(list(queries), brief=brief)
     full_env = {"HOME": str(home), "USER": "tester", "PATH": f"{extra_path}/usr/local/bin:/usr/bin:/bin", **env}
     proc = subprocess.run(["/bin/sh", "-s"], input=script, capture_output=True, text=True, env=full_env,
                           timeout=30)
@@ -36,6 +36,16 @@ def test_probe_reads_the_machine(tmp_path):
     assert f.python3_path and os.path.isabs(f.python3_path) and f.python3 and f.python3.startswith("3.")
     assert "timeout" in f.tools
     assert f.gpus == [] and f.cuda_version is None and f.conda == []
+
+
+def test_a_runs_brief_probe_leaves_out_only_what_people_read(tmp_path):
+    full, brief = run_probe(tmp_path), run_probe(tmp_path, brief=True)
+    assert brief.disk_free_bytes is None and brief.glibc is None and brief.python3 is None
+    assert full.glibc and full.python3
+    skipped = {"disk_free_bytes", "glibc", "python3"}
+    assert {k: v for k, v in brief.to_json().items() if k not in skipped} == \
+        {k: v for k, v in full.to_json().items() if k not in skipped}
+    assert facts.probe_script(brief=True) == facts.probe_script(brief=True)  # one text for every host
 
 
 def test_gpus_and_cuda_from_nvidia_smi(tmp_path):

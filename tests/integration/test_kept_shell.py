@@ -1,0 +1,204 @@
+"""The kept shell (remoteenv/keeper/shell.py, remote/shell.sh): scripts on a kept connection run in one
+long-lived shell on the host instead of a new SSH session each, and answer exactly as a session does.
+
+Each test compares with a connection of its own (no keeper) on the same real host, or checks the host's
+processes: the shell that ran the script, what a timeout or an interrupt leaves behind.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from cli_runner import remoteenv
+
+from remoteenv import api
+from remoteenv.errors import CommandTimeout
+from remoteenv.inventory import Inventory, resolve
+from remoteenv.keeper import client as kept
+from remoteenv.transport.connection import connect as direct
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+SHELL_PID = 'ps -o ppid= -p "$(ps -o ppid= -p $$)" | tr -d " "\n'  # sh <- timeout <- the shell
+
+
+@pytest.fixture(scope="module")
+def bed():
+    from conftest import _make
+
+    made = _make(1)
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def env(bed, monkeypatch):
+    for key, value in bed.client.env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("REMOTEENV_NO_REUSE", raising=False)
+    yield bed.client.env()
+    remoteenv("disconnect", env={k: v for k, v in bed.client.env().items() if k != "REMOTEENV_NO_REUSE"})
+
+
+def kept_conn(bed):
+    host = resolve(Inventory(), bed.hosts[0].name)
+    conn = kept.connect(host, api.connect_options(Inventory()))
+    assert conn is not None, "no keeper"
+    return conn
+
+
+def own_conn(bed):
+    return direct(resolve(Inventory(), bed.hosts[0].name), api.connect_options(Inventory()))
+
+
+def shells(host) -> list[str]:
+    """The host user's kept shells (pids)."""
+    out = host.run("ps -u $(id -u) -o pid=,args= | grep \"remoteenv's shell\" | grep -v grep || true").stdout
+    return [line.split()[0] for line in out.splitlines()]
+
+
+def folders(host) -> list[str]:
+    """The host user's kept shells' folders, without their random suffix."""
+    out = host.run("find /tmp -maxdepth 1 -user $(id -u) -name 'remoteenv-shell-*'").stdout
+    return sorted(line.rsplit(".", 1)[0] for line in out.split())
+
+
+CASES = {
+    "lines": "echo one; echo two >&2; echo three\n",
+    "no newline at the end": "printf 'no end'; printf 'err end' >&2\n",
+    "exit code": "echo before; exit 3\n",
+    "empty": ":\n",
+    "end-like lines": "printf '\\nabcdef0123456789 0\\n'; printf '\\nabcdef0123456789\\n' >&2; exit 5\n",
+    "set -e failure": "set -e\necho a\nfalse\necho never\n",
+    "stdin is empty": "cat; echo \"read: $?\"\n",
+    "a MiB and a half": "head -c 1572864 /dev/zero | tr '\\0' 'x'; echo; seq 1 20000 >&2\n",
+    "utf-8 and bytes": "printf 'caf\\303\\251 \\377\\n'\n",
+}
+
+
+def test_scripts_answer_as_in_a_session_of_their_own_and_share_one_shell(bed, env):
+    host = bed.hosts[0]
+    ours, theirs = kept_conn(bed), own_conn(bed)
+    try:
+        for name, text in CASES.items():
+            got, want = ours.run_script(text, timeout=60), theirs.run_script(text, timeout=60)
+            assert (got.exited, got.stdout, got.stderr) == (want.exited, want.stdout, want.stderr), name
+        # The environment a script sees: the session's, plus the marker an interrupt finds it by.
+        probe = "echo \"$HOME|$USER|$PATH|$(pwd)|${REMOTEENV_RUN:+marked}\"\n"
+        assert ours.run_script(probe, timeout=60).stdout == theirs.run_script(probe, timeout=60).stdout
+        first = ours.run_script(SHELL_PID, timeout=60).stdout.strip()
+        assert ours.run_script(SHELL_PID, timeout=60).stdout.strip() == first
+        assert shells(host) == [first]
+        assert theirs.run_script(SHELL_PID, timeout=60).stdout.strip() != first
+    finally:
+        ours.close()
+        theirs.close()
+
+
+def test_a_script_over_its_time_ends_and_the_shell_goes_on(bed, env):
+    host = bed.hosts[0]
+    conn = kept_conn(bed)
+    try:
+        conn.run_script(":\n", timeout=60)
+        started = time.monotonic()
+        with pytest.raises(CommandTimeout):
+            conn.run_script("sleep 317\n", timeout=1)
+        assert time.monotonic() - started < 8
+        assert "sleep 317" not in host.run("ps -eo args").stdout
+        assert conn.run_script("echo still\n", timeout=60).stdout == "still\n"
+    finally:
+        conn.close()
+
+
+def test_a_second_script_while_the_shell_is_busy_takes_a_session(bed, env):
+    host = bed.hosts[0]
+    one, two = kept_conn(bed), kept_conn(bed)
+    results = {}
+    try:
+        one.run_script(":\n", timeout=60)
+        slow = threading.Thread(target=lambda: results.setdefault("slow", one.run_script(
+            "sleep 2; " + SHELL_PID, timeout=60)))
+        slow.start()
+        deadline = time.monotonic() + 10
+        while "sleep 2" not in host.run("ps -eo args").stdout:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        quick = two.run_script("echo quick; " + SHELL_PID, timeout=60)
+        slow.join(30)
+        assert quick.stdout.startswith("quick\n")
+        kept_shell = results["slow"].stdout.strip()
+        assert shells(host) == [kept_shell]
+        assert quick.stdout.split()[1] != kept_shell  # it did not wait for the shell
+    finally:
+        one.close()
+        two.close()
+
+
+def test_a_killed_shell_or_a_cleaned_tmp_costs_nothing_but_a_new_start(bed, env):
+    host = bed.hosts[0]
+    conn = kept_conn(bed)
+    try:
+        first = conn.run_script(SHELL_PID, timeout=60).stdout.strip()
+        host.run(f"kill -KILL {first}")
+        time.sleep(0.5)
+        second = conn.run_script(SHELL_PID, timeout=60).stdout.strip()
+        assert second != first and shells(host) == [second]
+        assert folders(host) == [f"/tmp/remoteenv-shell-{second}"]  # the killed one's is gone
+        # The shell's kept copy of the script is gone (a /tmp cleaner): it is sent again.
+        host.run("rm -f /tmp/remoteenv-shell-*/*")
+        assert conn.run_script(SHELL_PID, timeout=60).stdout.strip() == second
+    finally:
+        conn.close()
+    remoteenv("disconnect", env={k: v for k, v in env.items() if k != "REMOTEENV_NO_REUSE"})
+    deadline = time.monotonic() + 10
+    while shells(host) or folders(host):
+        assert time.monotonic() < deadline, "the shell or its folder outlived the connection"
+        time.sleep(0.2)
+
+
+INTERRUPTED = """
+import sys
+from remoteenv import api
+from remoteenv.inventory import Inventory, resolve
+from remoteenv.keeper import client as kept
+
+conn = kept.connect(resolve(Inventory(), sys.argv[1]), api.connect_options(Inventory()))
+print("connected", flush=True)
+conn.run_script("sleep 319\\n", timeout=600)
+"""
+
+
+def test_a_command_that_goes_away_has_its_script_stopped(bed, env):
+    host = bed.hosts[0]
+    conn = kept_conn(bed)
+    conn.run_script(":\n", timeout=60)  # the shell is there: the script below goes to it
+    shell = shells(host)
+    proc = subprocess.Popen([sys.executable, "-c", INTERRUPTED, host.name], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    try:
+        assert proc.stdout.readline() == "connected\n"
+        deadline = time.monotonic() + 20
+        while "sleep 319" not in host.run("ps -eo args").stdout:
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        deadline = time.monotonic() + 15
+        while "sleep 319" in host.run("ps -eo args").stdout:
+            assert time.monotonic() < deadline, "the script kept running on the host"
+            time.sleep(0.2)
+        assert conn.run_script("echo after\n", timeout=60).stdout == "after\n"
+        assert shell and re.fullmatch(r"\d+", shell[0])
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        conn.close()
