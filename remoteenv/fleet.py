@@ -11,6 +11,7 @@ cancelled: a run always ends, and ends within seconds.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -62,8 +63,10 @@ class Fleet(Generic[T]):
         todo_lock = threading.Lock()
         finished: set[int] = set()
         changed = threading.Condition()
+        go = threading.Event()
 
         def worker() -> None:
+            go.wait()
             while True:
                 with todo_lock:
                     item = next(todo, None)
@@ -79,15 +82,33 @@ class Fleet(Generic[T]):
 
         threads = [threading.Thread(target=worker, name=f"remoteenv-host-{i}", daemon=True)
                    for i in range(min(self.forks, len(items)))]
+        # Each host's thread does a little work between waits on the network; at the default 5 ms
+        # switch interval, fifty of them queue for the GIL a slice each (a convoy of a quarter second).
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(interval, 0.0005))
+        try:
+            self._wait(threads, go, finished, items, changed)
+        finally:
+            sys.setswitchinterval(interval)
+        with changed:
+            return [value for index, value in enumerate(items) if index not in finished]
+
+    def _wait(self, threads: list[threading.Thread], go: threading.Event, finished: set[int],
+              items: Sequence[T], changed: threading.Condition) -> None:
         with signals.trapped(self._on_signal):
             for thread in threads:
                 thread.start()
+            go.set()
             deadline: float | None = None
             while True:
                 try:
                     with changed:
-                        changed.wait(0.2)
-                        done = len(finished) == len(items) or not any(t.is_alive() for t in threads)
+                        # Hosts may all have ended while the threads were still being started: their
+                        # notices came before this wait, so look first.
+                        done = len(finished) == len(items)
+                        if not done:
+                            changed.wait(0.2)
+                            done = len(finished) == len(items) or not any(t.is_alive() for t in threads)
                 except KeyboardInterrupt:  # not trapped (a run outside the main thread): still a cancel
                     self._on_signal(signals.SIGINT)
                     continue
@@ -103,8 +124,6 @@ class Fleet(Generic[T]):
                     for thread in list(self._stopping):
                         thread.join(max(0.0, until - time.monotonic()))
                     break
-        with changed:
-            return [value for index, value in enumerate(items) if index not in finished]
 
     def _on_signal(self, signum: int) -> None:
         self._signals += 1

@@ -202,9 +202,14 @@ def log_path(report: RunReport, host: str) -> Path:
     return runs_dir() / report.run_id / f"{_safe(host)}.log"
 
 
+_log_dirs: dict[str, Path] = {}  # run id -> its logs' folder, made once (every host of a fleet asks)
+
+
 def open_host_log(report: RunReport, host: str) -> TextIO:
     """The host's log, opened (0600) to be written as the run goes: it outlives a run cut short."""
-    folder = paths.ensure_private_dir(runs_dir() / report.run_id)
+    folder = _log_dirs.get(report.run_id)
+    if folder is None:
+        folder = _log_dirs[report.run_id] = paths.ensure_private_dir(runs_dir() / report.run_id)
     fd = os.open(folder / f"{_safe(host)}.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     log = os.fdopen(fd, "w", encoding="utf-8", errors="replace")
     log.write(f"# remoteenv {report.mode} {report.playbook} on {host} (run {report.run_id})\n")

@@ -33,6 +33,7 @@ from remoteenv.steps.io import StepIO
 from remoteenv.transport import ConnectOptions
 
 if TYPE_CHECKING:
+    from remoteenv.prefetch import Prefetch
     from remoteenv.transport import Connection
 
 MODES = ("apply", "plan")
@@ -77,11 +78,19 @@ def run_playbook(
                                   connect_timeout=connect_timeout)
     run = _Run(playbook, mode, options, step_timeout, on_event, cancel or threading.Event())
     run.output_every, run.record = output_every, record
+    from remoteenv.prefetch import Prefetch
+
+    run.prefetch = Prefetch.start([(host, [q for step in steps for q in step.queries()]) for host, steps in work],
+                                  options, PROBE_TIMEOUT)
     run.report.hosts = [_pending(host, steps) for host, steps in work]
     run.emit(ev.Event(ev.RUN_START, message=f"{mode} {playbook.name} on {len(hosts)} host(s)",
                       data={"mode": mode, "playbook": playbook.name, "hosts": [h.name for h in hosts]}))
     started = time.monotonic()
-    run.work(work, forks)
+    try:
+        run.work(work, forks)
+    finally:
+        if run.prefetch is not None:
+            run.prefetch.close()
     run.ended = True
     report = run.report
     report.duration = time.monotonic() - started
@@ -144,6 +153,7 @@ class _Run:
         self.output_every = 0.0
         self.record = True
         self.ended = False  # past this, late hosts' events are not told: the run has ended for its watchers
+        self.prefetch: Prefetch | None = None
 
     # -- the pool -------------------------------------------------------------------------------
     def work(self, work: list[tuple[Host, list[Step]]], forks: int) -> None:
@@ -187,39 +197,60 @@ class _Run:
             self.emit(ev.Event(ev.HOST_END, host=host.name, status=hr.status, elapsed=hr.duration,
                                message=hr.message or None, data={"counts": hr.counts()}))
 
-    def _host(self, host: Host, steps: list[Step], hr: rp.HostReport, started: float,
-              log: TextIO | None) -> None:
-        name = host.name
-        if self.cancel.is_set():
-            raise _Cancelled
-        self.emit(ev.Event(ev.HOST_START, host=name))
+    def _connect(self, host: Host, hr: rp.HostReport) -> Connection | None:
+        """The host's connection, opened on first need; None: unreachable (said in `hr`)."""
+        conn = self._conns.get(host.name)
+        if conn is not None:
+            return conn
         try:
             conn = self.fleet.connect(host)
         except ConnectError as exc:
             if self.cancel.is_set():
                 raise _Cancelled from None
             hr.status, hr.message = rp.HOST_UNREACHABLE, exc.one_line()
-            return
-        self._conns[name] = conn
-        try:
-            queries = [q for step in steps for q in step.queries()]
-            facts = facts_mod.gather(conn, queries, timeout=PROBE_TIMEOUT, brief=True)
-        except HostUnreachable as exc:
-            if self.cancel.is_set():
-                raise _Cancelled from None
-            hr.status, hr.message = rp.HOST_UNREACHABLE, exc.one_line()
-            return
-        except RemoteenvError as exc:
-            if self.cancel.is_set():
-                raise _Cancelled from None
-            hr.status, hr.message = rp.HOST_FAILED, f"could not learn the host's facts: {exc.one_line()}"
-            return
+            return None
+        self._conns[host.name] = conn
+        return conn
+
+    def _host(self, host: Host, steps: list[Step], hr: rp.HostReport, started: float,
+              log: TextIO | None) -> None:
+        name = host.name
+        if self.cancel.is_set():
+            raise _Cancelled
+        self.emit(ev.Event(ev.HOST_START, host=name))
+        # Facts the keeper already brought (one request for the whole fleet): no connection of
+        # this host's own until a step has something to do.
+        facts = self.prefetch.take(name, self.cancel) if self.prefetch is not None else None
+        if self.cancel.is_set():
+            raise _Cancelled
+        if facts is None:
+            facts = self._gather(host, steps, hr)
+            if facts is None:
+                return
         self.emit(ev.Event(ev.FACTS, host=name, elapsed=time.monotonic() - started,
                            data={"os": facts.os_id, "arch": facts.arch, "gpus": len(facts.gpus)}))
         if self.mode == "plan":
             self._plan(name, steps, hr, facts, started)
         else:
-            self._apply(name, conn, steps, hr, facts, started, log)
+            self._apply(host, steps, hr, facts, started, log)
+
+    def _gather(self, host: Host, steps: list[Step], hr: rp.HostReport) -> facts_mod.HostFacts | None:
+        conn = self._connect(host, hr)
+        if conn is None:
+            return None
+        try:
+            queries = [q for step in steps for q in step.queries()]
+            return facts_mod.gather(conn, queries, timeout=PROBE_TIMEOUT, brief=True)
+        except HostUnreachable as exc:
+            if self.cancel.is_set():
+                raise _Cancelled from None
+            hr.status, hr.message = rp.HOST_UNREACHABLE, exc.one_line()
+            return None
+        except RemoteenvError as exc:
+            if self.cancel.is_set():
+                raise _Cancelled from None
+            hr.status, hr.message = rp.HOST_FAILED, f"could not learn the host's facts: {exc.one_line()}"
+            return None
 
     def _plan(self, name: str, steps: list[Step], hr: rp.HostReport, facts: facts_mod.HostFacts,
               started: float) -> None:
@@ -242,8 +273,9 @@ class _Run:
 
         return StepIO(log, watcher, self.output_every)
 
-    def _apply(self, name: str, conn: Connection, steps: list[Step], hr: rp.HostReport,
+    def _apply(self, host: Host, steps: list[Step], hr: rp.HostReport,
                facts: facts_mod.HostFacts, started: float, log: TextIO | None) -> None:
+        name = host.name
         dirty = False  # the host changed since `facts` were gathered
         for i, step in enumerate(steps):
             if self.cancel.is_set():
@@ -265,6 +297,14 @@ class _Run:
                                message=change.summary if change else "re-checking on the host"))
             if step.timeout is None and self.step_timeout:
                 step.timeout = self.step_timeout
+            conn = self._connect(host, hr)
+            if conn is None:
+                sr.status, sr.message = FAILED, hr.message
+                self.emit(ev.Event(ev.STEP_END, host=name, step=i, description=sr.description, status=FAILED,
+                                   elapsed=time.monotonic() - started, message=hr.message))
+                return
+            if facts.home:
+                conn.home = facts.home  # uploads resolve `~` without asking SFTP
             t0 = time.monotonic()
             lost: HostUnreachable | None = None
             _log(log, f"== step {i + 1} {sr.description}: " + (change.summary if change else "re-check on the host"))

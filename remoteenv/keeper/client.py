@@ -184,6 +184,54 @@ def connect_on(sock: socket.socket, host: Host, options: ConnectOptions) -> Kept
     return KeptConnection(host, sock, reply, request, options)
 
 
+class ScriptBatch:
+    """One script on many held connections in one request (keeper op "scripts"): each item's answer
+    comes to `on_item` as it ends. Nothing starts a keeper here: without one, `start` says no."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self.closed = False
+
+    @classmethod
+    def start(cls, items: list[dict[str, Any]], scripts: dict[str, str], on_item: Callable[[dict[str, Any]], None],
+              on_end: Callable[[], None]) -> ScriptBatch | None:
+        """`items` name their script by its key in `scripts` (one text for a fleet's hosts)."""
+        sock = dial(spawn=False)
+        if sock is None:
+            return None
+        try:
+            wire.send_json(sock, {"op": "scripts", "items": items, "scripts": scripts})
+        except OSError:
+            sock.close()
+            return None
+        batch = cls(sock)
+        threading.Thread(target=batch._read, args=(on_item, on_end), daemon=True).start()
+        return batch
+
+    def _read(self, on_item: Callable[[dict[str, Any]], None], on_end: Callable[[], None]) -> None:
+        try:
+            while True:
+                reply = wire.receive_json(self._sock)
+                if "item" not in reply:
+                    return  # the end (or an error for the whole request): unanswered items go their own way
+                on_item(reply)
+        except (wire.WireClosed, OSError, ValueError):
+            pass
+        finally:
+            on_end()
+            self.close()
+
+    def close(self) -> None:
+        """Stop waiting; the keeper signals whatever of it still runs."""
+        if not self.closed:
+            self.closed = True
+            try:
+                self._sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            self._sock.close()
+
+
 class KeptConnection(Scripted):
     """Connection's interface (run, run_script, put, get, home, interrupt, close) over the keeper."""
 

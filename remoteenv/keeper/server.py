@@ -348,6 +348,94 @@ class Keeper:
         return {"result": {"exited": result.exited, "stdout": result.stdout, "stderr": result.stderr,
                            "duration": result.duration}}
 
+    def _op_scripts(self, client: socket.socket, request: dict, sessions: list[Session]) -> dict:
+        """Run a script on many held connections at once (a fleet's probes in one request).
+
+        Each item {"id", "key", "script", "timeout"} ("script": a key of the request's "scripts", which
+        holds each text once however many hosts run it) is answered in a frame of its own as it ends:
+        {"item": id, "result": {...}}, {"item": id, "error": {...}}, or {"item": id, "miss": why}
+        when no live connection is held for its key (the command then takes its ordinary path). A
+        client that goes away has every script still running signalled."""
+        items = [i for i in request.get("items") or [] if isinstance(i, dict)]
+        texts = request.get("scripts") or {}
+        send_lock = threading.Lock()
+        go = threading.Event()  # every worker started before any runs: see fleet.Fleet.run
+        running: list[Session] = []
+
+        def answer(frame: dict) -> None:
+            try:
+                with send_lock:
+                    wire.send_json(client, frame)
+            except OSError:
+                pass  # the client went away mid-batch
+
+        def one(item: dict) -> None:
+            go.wait()
+            with self.lock:
+                held = self.held.get(str(item.get("key")))
+                if held is not None and held.conn.alive:
+                    held.users += 1
+                else:
+                    held = None
+            if held is None:
+                answer({"item": item.get("id"), "miss": "no connection held"})
+                return
+            session = Session(secrets.token_hex(8), held, _view_of(held.conn))
+            with self.lock:
+                running.append(session)
+            try:
+                text, timeout = str(texts.get(str(item.get("script"))) or ""), item.get("timeout")
+                result = self._shell_of(held).run(session.view, text, timeout)
+                if result is None:
+                    result = session.view.run("/bin/sh -s", stdin=text, timeout=timeout, _plain=True)
+                answer({"item": item.get("id"), "result": {"exited": result.exited, "stdout": result.stdout,
+                                                           "stderr": result.stderr, "duration": result.duration}})
+            except RemoteenvError as exc:
+                answer({"item": item.get("id"), "error": wire.encode_error(exc)})
+            except OSError:
+                pass  # the client went away: the watcher has signalled what ran
+            except Exception as exc:  # a bug costs this item, never the keeper: the command goes its own way
+                log.exception("a script of a batch failed")
+                answer({"item": item.get("id"), "miss": f"keeper: {type(exc).__name__}: {exc}"})
+            finally:
+                with self.lock:
+                    running.remove(session)
+                _close_view(session.view)
+                with self.lock:
+                    held.users -= 1
+                    held.last_used = time.monotonic()
+
+        done = threading.Event()
+
+        def watch() -> None:
+            while not done.wait(0.25):
+                try:
+                    readable, _, _ = select.select([client], [], [], 0)
+                    gone = bool(readable) and not client.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+                except BlockingIOError:
+                    continue
+                except (OSError, ValueError):
+                    gone = True
+                if gone:
+                    with self.lock:
+                        views = [s.view for s in running]
+                    for view in views:
+                        view.interrupt("TERM")
+                    return
+
+        workers = [threading.Thread(target=one, args=(item,), daemon=True) for item in items]
+        watcher = threading.Thread(target=watch, daemon=True)
+        try:
+            watcher.start()
+            for worker in workers:
+                worker.start()
+            go.set()
+            for worker in workers:
+                worker.join()
+        finally:
+            done.set()
+        return {"items": len(items)}
+
     def _shell_of(self, held: Held) -> Any:
         with self.lock:
             if held.shell is None:
@@ -637,4 +725,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(name).addHandler(handler)
     logging.getLogger("remoteenv").setLevel(logging.INFO)
     logging.getLogger("paramiko").setLevel(logging.WARNING)
+    # Many threads (a transport per connection, one per client and per running command) each doing a
+    # little between waits: at the default 5 ms switch interval they queue for the GIL a slice each.
+    sys.setswitchinterval(0.0005)
     return Keeper(sock_path).serve()

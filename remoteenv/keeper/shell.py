@@ -158,7 +158,9 @@ class RemoteShell:
 
 @cache
 def _driver() -> str:
-    return resources.files("remoteenv.remote").joinpath("shell.sh").read_text(encoding="utf-8")
+    """shell.sh as the `sh -c` argument: its first line names it in `ps`; the other comments go."""
+    lines = resources.files("remoteenv.remote").joinpath("shell.sh").read_text(encoding="utf-8").splitlines()
+    return "\n".join([lines[0], *(ln for ln in lines[1:] if not ln.lstrip().startswith("#"))]) + "\n"
 
 
 def _end_line(out: bytes, cid: str) -> str:

@@ -36,27 +36,27 @@ if [ -r /etc/os-release ]; then
     emit "os_name${T}${PRETTY_NAME:-${NAME:-}}"
 fi
 
-# CPUs this user may run on (affinity and cpusets, as nproc counts them), e.g. "0-3,8-11" -> 8.
-cpus=""
-while read -r key value; do
-    if [ "$key" = "Cpus_allowed_list:" ]; then
-        cpus=0 old_ifs=$IFS IFS=,
-        for range in $value; do cpus=$((cpus + ${range#*-} - ${range%-*} + 1)); done
-        IFS=$old_ifs
-        break
-    fi
-done < /proc/self/status 2>/dev/null
-[ -n "$cpus" ] || cpus=$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null)
-emit "cpus${T}${cpus}"
-if [ -r /proc/meminfo ]; then
-    while read -r key value _; do
-        if [ "$key" = "MemTotal:" ]; then emit "memory_kib${T}${value}"; break; fi
-    done < /proc/meminfo
-fi
-# Facts only people read (probe's table and --json), each a process or three: a run's probe
-# (remoteenv sets this to brief) leaves them out, since on a fleet each host pays for every process.
+# Facts only people read (probe's table and --json), each costing a process or a slow read: a run's
+# probe (remoteenv sets this to brief) leaves them out, since on a fleet each host pays for them.
 probe_detail=full
 if [ "$probe_detail" = full ]; then
+    # CPUs this user may run on (affinity and cpusets, as nproc counts them), e.g. "0-3,8-11" -> 8.
+    cpus=""
+    while read -r key value; do
+        if [ "$key" = "Cpus_allowed_list:" ]; then
+            cpus=0 old_ifs=$IFS IFS=,
+            for range in $value; do cpus=$((cpus + ${range#*-} - ${range%-*} + 1)); done
+            IFS=$old_ifs
+            break
+        fi
+    done < /proc/self/status 2>/dev/null
+    [ -n "$cpus" ] || cpus=$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null)
+    emit "cpus${T}${cpus}"
+    if [ -r /proc/meminfo ]; then
+        while read -r key value _; do
+            if [ "$key" = "MemTotal:" ]; then emit "memory_kib${T}${value}"; break; fi
+        done < /proc/meminfo
+    fi
     avail=$(df -Pk "${HOME:-/}" 2>/dev/null | { read -r _; read -r _ _ _ avail _ && printf '%s' "$avail"; })
     [ -z "$avail" ] || emit "disk_free_kib${T}${avail}"
     glibc=$(getconf GNU_LIBC_VERSION 2>/dev/null) && emit "glibc${T}${glibc#glibc }"
@@ -119,11 +119,15 @@ for pidfile in "$HOME"/.remoteenv/run/*.pid "$HOME"/.remoteenv/jupyter/*.pid; do
 done
 
 # Questions steps asked (appended by remoteenv after this script): q_* print "q<TAB>id<TAB>answer".
+q_path() {  # home_path's rule into $p, with no subshell: a fleet's guards ask this of every host
+    case "$1" in "~") p=$HOME ;; "~/"*) p=$HOME/${1#"~/"} ;; *) p=$1 ;; esac
+}
 q_exists() {
-    if [ -e "$(home_path "$2")" ]; then emit "q${T}$1${T}1"; else emit "q${T}$1${T}0"; fi
+    q_path "$2"
+    if [ -e "$p" ]; then emit "q${T}$1${T}1"; else emit "q${T}$1${T}0"; fi
 }
 q_file() {
-    p=$(home_path "$2")
+    q_path "$2"
     if [ -f "$p" ]; then
         emit "q${T}$1${T}$(sha256sum "$p" 2>/dev/null | awk '{print $1}') $(stat -c %a "$p" 2>/dev/null)"
     else
@@ -132,7 +136,7 @@ q_file() {
 }
 q_read() {
     # A small file's bytes, base64 on one line: "big:" when it holds more than the first 64 KiB.
-    p=$(home_path "$2")
+    q_path "$2"
     if [ -f "$p" ] && [ -r "$p" ]; then
         size=$(wc -c < "$p" | tr -d ' ')
         tag=b64

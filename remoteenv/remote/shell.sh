@@ -16,7 +16,7 @@ command -v head >/dev/null 2>&1 || exit 3
 # A shell killed outright (SIGKILL, a reboot) leaves its folder: the next one removes those of this
 # user whose shell is gone (the pid is in the name).
 for old in "${TMPDIR:-/tmp}"/remoteenv-shell-*; do
-    [ -d "$old" ] && [ -O "$old" ] || continue
+    [ -d "$old" ] && [ ! -L "$old" ] && [ -O "$old" ] || continue
     pid=${old##*/remoteenv-shell-}
     pid=${pid%%.*}
     case "$pid" in '' | *[!0-9]*) continue ;; esac

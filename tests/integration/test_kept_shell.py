@@ -1,5 +1,7 @@
 """The kept shell (remoteenv/keeper/shell.py, remote/shell.sh): scripts on a kept connection run in one
 long-lived shell on the host instead of a new SSH session each, and answer exactly as a session does.
+And a run's facts for every kept host in one request (remoteenv/prefetch.py), with a connection of the
+host's own opened only for a step that has something to do.
 
 Each test compares with a connection of its own (no keeper) on the same real host, or checks the host's
 processes: the shell that ran the script, what a timeout or an interrupt leaves behind.
@@ -28,14 +30,14 @@ from remoteenv.transport.connection import connect as direct
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
-SHELL_PID = 'ps -o ppid= -p "$(ps -o ppid= -p $$)" | tr -d " "\n'  # sh <- timeout <- the shell
+SHELL_PID = 'p=$(ps -o ppid= -p $$); ps -o ppid= -p $p | tr -d " "\n'  # sh <- timeout <- the shell
 
 
 @pytest.fixture(scope="module")
 def bed():
     from conftest import _make
 
-    made = _make(1)
+    made = _make(2)
     yield made
     made.close()
 
@@ -202,3 +204,70 @@ def test_a_command_that_goes_away_has_its_script_stopped(bed, env):
         if proc.poll() is None:
             proc.kill()
         conn.close()
+
+
+PLAYBOOK = """
+name: kept
+steps:
+  - shell: {command: "touch ~/.kept-made", creates: ~/.kept-made}
+  - shell: {command: "echo checked", unless: "test -e ~/.kept-made"}
+"""
+
+
+def counted_connects(monkeypatch) -> list[str]:
+    from remoteenv import fleet
+
+    opened: list[str] = []
+    real = fleet.Fleet.connect
+
+    def connect(self, host):
+        opened.append(host.name)
+        return real(self, host)
+
+    monkeypatch.setattr(fleet.Fleet, "connect", connect)
+    return opened
+
+
+def run(names: list[str], text: str = PLAYBOOK, **kwargs):
+    from remoteenv.playbook import load_text
+    from remoteenv.runner import run_playbook
+
+    inv = Inventory()
+    return run_playbook(load_text(text), [resolve(inv, n) for n in names], inv, record=False, **kwargs)
+
+
+def statuses(report) -> dict[str, list[str]]:
+    return {h.host: [getattr(s.status, "value", s.status) for s in h.steps] for h in report.hosts}
+
+
+def test_a_run_on_kept_hosts_asks_their_facts_at_once_and_connects_only_to_change(bed, env, monkeypatch):
+    h01, h02 = bed.hosts
+    for host in bed.hosts:
+        host.run("rm -f ~/.kept-made")
+    conn = kept_conn(bed)  # the keeper holds h01 only
+    conn.close()
+    opened = counted_connects(monkeypatch)
+    first = run([h01.name, h02.name])
+    assert statuses(first) == {h01.name: ["changed", "ok"], h02.name: ["changed", "ok"]}
+    assert sorted(opened) == [h01.name, h02.name]  # h01 to change it; h02 to learn it (and then change it)
+    opened.clear()
+    again = run([h01.name, h02.name])
+    assert statuses(again) == {h01.name: ["ok", "ok"], h02.name: ["ok", "ok"]}
+    assert opened == []  # nothing to do: both hosts' facts came from the keeper in one request
+    plan = run([h01.name, h02.name], mode="plan")
+    assert opened == [] and statuses(plan) == statuses(again)
+
+
+def test_a_run_cancelled_while_the_keeper_asks_stops_the_questions_on_the_hosts(bed, env):
+    host = bed.hosts[0]
+    kept_conn(bed).close()
+    cancel = threading.Event()
+    text = PLAYBOOK.replace("test -e ~/.kept-made", "sleep 321")
+    threading.Timer(1.5, cancel.set).start()
+    started = time.monotonic()
+    report = run([host.name], text, cancel=cancel)
+    assert report.cancelled and time.monotonic() - started < 10
+    deadline = time.monotonic() + 10
+    while "sleep 321" in host.run("ps -eo args").stdout:
+        assert time.monotonic() < deadline, "the question kept running on the host"
+        time.sleep(0.2)

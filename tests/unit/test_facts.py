@@ -41,8 +41,9 @@ def test_probe_reads_the_machine(tmp_path):
 def test_a_runs_brief_probe_leaves_out_only_what_people_read(tmp_path):
     full, brief = run_probe(tmp_path), run_probe(tmp_path, brief=True)
     assert brief.disk_free_bytes is None and brief.glibc is None and brief.python3 is None
-    assert full.glibc and full.python3
-    skipped = {"disk_free_bytes", "glibc", "python3"}
+    assert brief.cpus is None and brief.memory_bytes is None
+    assert full.glibc and full.python3 and full.cpus and full.memory_bytes
+    skipped = {"disk_free_bytes", "glibc", "python3", "cpus", "memory_bytes"}
     assert {k: v for k, v in brief.to_json().items() if k not in skipped} == \
         {k: v for k, v in full.to_json().items() if k not in skipped}
     assert facts.probe_script(brief=True) == facts.probe_script(brief=True)  # one text for every host
@@ -84,11 +85,12 @@ def test_queries_are_answered_in_the_same_run(tmp_path):
     qs = [facts.Query("exists", "~/present"), facts.Query("exists", "~/absent"),
           facts.Query("file", "~/present"), facts.Query("file", str(tmp_path / "absent")),
           facts.Query("cmd", "test -f ~/present"), facts.Query("cmd", "exit 3"),
-          facts.Query("cmd", "echo 'quotes \" and $HOME'; true")]
+          facts.Query("cmd", "echo 'quotes \" and $HOME'; true"), facts.Query("exists", "~"),
+          facts.Query("exists", "~present")]  # only "~" and "~/" are the home folder
     f = run_probe(tmp_path, qs)
     answers = [f.answer(q) for q in qs]
     digest = "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03"
-    assert answers == [True, False, facts.FileState(digest, 0o640), None, 0, 3, 0]
+    assert answers == [True, False, facts.FileState(digest, 0o640), None, 0, 3, 0, True, False]
     assert f.answer(facts.Query("exists", "~/never-asked")) is None
 
 

@@ -7,6 +7,7 @@ import json
 import os
 import stat
 import threading
+from types import SimpleNamespace
 
 import pytest
 
@@ -192,7 +193,8 @@ def run_steps(specs: list[dict], mode: str = "apply") -> tuple[rp.HostReport, li
     if mode == "plan":
         run._plan("h", steps, hr, HostFacts(), 0.0)
     else:
-        run._apply("h", object(), steps, hr, HostFacts(), 0.0, None)
+        run._conns["h"] = object()  # the host's connection, as if opened for its first change
+        run._apply(SimpleNamespace(name="h"), steps, hr, HostFacts(), 0.0, None)
     return hr, calls, seen
 
 
@@ -271,3 +273,31 @@ def test_event_json_leaves_out_absent_values():
     assert out["elapsed"] == 0.123 and out["counts"] == {"ok": 1}
     assert "message" not in out and "description" not in out
     json.dumps(out)
+
+
+def test_a_host_whose_facts_came_without_a_connection_connects_for_its_first_change_only():
+    from remoteenv.errors import HostUnreachable
+    from remoteenv.playbook import Playbook
+    from remoteenv.transport import ConnectOptions
+
+    calls: list[str] = []
+    steps = [Recorder({"name": "a"}, calls), Recorder({"name": "b", "changes": True}, calls),
+             Recorder({"name": "c", "changes": True}, calls)]
+    run = _Run(Playbook("t", []), "apply", ConnectOptions(), None, None, threading.Event())
+    opened: list[str] = []
+    run.fleet.connect = lambda host: opened.append(host.name) or object()
+    hr = rp.HostReport("h", steps=[rp.StepReport(i, "recorder", s.describe()) for i, s in enumerate(steps)])
+    run._apply(SimpleNamespace(name="h"), steps, hr, HostFacts(), 0.0, None)
+    assert calls == ["b", "c"] and opened == ["h"]  # one connection, opened for step b
+
+    # The host went away between its facts and its first change: unreachable, the step failed, no more.
+    def down(host):
+        raise HostUnreachable(host.name, "no route to host")
+
+    calls.clear()
+    run = _Run(Playbook("t", []), "apply", ConnectOptions(), None, None, threading.Event())
+    run.fleet.connect = down
+    hr = rp.HostReport("h", steps=[rp.StepReport(i, "recorder", s.describe()) for i, s in enumerate(steps)])
+    run._apply(SimpleNamespace(name="h"), steps, hr, HostFacts(), 0.0, None)
+    assert calls == [] and hr.status == rp.HOST_UNREACHABLE and "no route to host" in hr.message
+    assert [s.status for s in hr.steps][:2] == ["ok", "failed"]
