@@ -1,6 +1,6 @@
 """Fleet speed: a no-op `remoteenv apply` over 1, 10 and 50 testbed hosts, and Ansible and pyinfra doing the same job.
 
-    python bench/fleet.py [--hosts 50] [--runs 3] [--no-ansible] [--no-pyinfra]
+    python bench/fleet.py [--hosts 50] [--runs 5] [--no-ansible] [--no-pyinfra]
 
 Every host is first brought to the playbook's state; then each timed run has nothing to change, so it
 measures what a ready fleet costs: connect, learn the host, decide. Two ways:
@@ -71,10 +71,21 @@ def time_pyinfra(bed, work: Path, forks: int) -> float:
     return wall(lambda: run_ok(argv, bed.client.env()), 1)[0]
 
 
+def timed(sizes, names: list[str], apply, env: dict[str, str], runs: int) -> dict[int, float]:
+    """Median wall time of a no-op apply on the first `size` hosts, for each size. The sizes take turns
+    run by run, so that a machine that slows down or speeds up during the benchmark weighs on all alike."""
+    walls: dict[int, list[float]] = {size: [] for size in sizes}
+    for _ in range(runs):
+        for size in sizes:
+            limit = ",".join(names[:size])
+            walls[size] += wall(lambda limit=limit: run_ok(apply(limit), env), 1)
+    return {size: median(values) for size, values in walls.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--hosts", type=int, default=50)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--no-ansible", action="store_true")
     parser.add_argument("--no-pyinfra", action="store_true")
     args = parser.parse_args()
@@ -97,10 +108,8 @@ def main() -> None:
             run_ok(apply("*"), env)  # bring every host to the playbook's state
             names = [h.name for h in bed.hosts]
             sizes = sorted({1, min(10, args.hosts), args.hosts})
-            times = {}
+            times = timed(sizes, names, apply, env, args.runs)
             for size in sizes:
-                limit = ",".join(names[:size])
-                times[size] = median(wall(lambda limit=limit: run_ok(apply(limit), env), args.runs))
                 print(f"no-op apply on {size:>3} hosts: {times[size] * 1000:.0f} ms (median of {args.runs})")
             # Where the time goes: the test hosts share this machine's cores with remoteenv.
             before_machine, before_self = machine_cpu()
@@ -123,10 +132,8 @@ def main() -> None:
             # The same with the keeper holding every connection.
             kept_env = {k: v for k, v in env.items() if k != "REMOTEENV_NO_REUSE"}
             run_ok(apply("*"), kept_env)  # signs in to every host once
-            kept = {}
+            kept = timed((1, args.hosts), names, apply, kept_env, args.runs)
             for size in (1, args.hosts):
-                limit = ",".join(names[:size])
-                kept[size] = median(wall(lambda limit=limit: run_ok(apply(limit), kept_env), args.runs))
                 print(f"no-op apply on {size:>3} hosts, kept connections: {kept[size] * 1000:.0f} ms")
             scale_kept = report(f"scaling {args.hosts}/1, kept", kept[args.hosts], kept[1], "1 host", "<= 2.0")
             ok = ok and scale_kept <= 2.0

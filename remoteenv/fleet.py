@@ -11,7 +11,6 @@ cancelled: a run always ends, and ends within seconds.
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -63,6 +62,8 @@ class Fleet(Generic[T]):
         todo_lock = threading.Lock()
         finished: set[int] = set()
         changed = threading.Condition()
+        # Workers wait until all are started: a started worker holding the GIL would make each further
+        # start wait for it, and a fleet's last host would begin long after its first.
         go = threading.Event()
 
         def worker() -> None:
@@ -82,14 +83,7 @@ class Fleet(Generic[T]):
 
         threads = [threading.Thread(target=worker, name=f"remoteenv-host-{i}", daemon=True)
                    for i in range(min(self.forks, len(items)))]
-        # Each host's thread does a little work between waits on the network; at the default 5 ms
-        # switch interval, fifty of them queue for the GIL a slice each (a convoy of a quarter second).
-        interval = sys.getswitchinterval()
-        sys.setswitchinterval(min(interval, 0.0005))
-        try:
-            self._wait(threads, go, finished, items, changed)
-        finally:
-            sys.setswitchinterval(interval)
+        self._wait(threads, go, finished, items, changed)
         with changed:
             return [value for index, value in enumerate(items) if index not in finished]
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -161,6 +162,19 @@ def _safe(name: str) -> str:
     return re.sub(r"[^\w.@-]", "_", name) or "_"
 
 
+def start_pruning(run_id: str) -> threading.Thread:
+    """Prune the old runs in the background while run `run_id` goes (join it before `save`)."""
+    def prune_quietly() -> None:
+        try:
+            prune(runs_dir(), keep=KEEP_RUNS, current=run_id)
+        except OSError:
+            pass  # retention is tidiness: `save` prunes again
+
+    thread = threading.Thread(target=prune_quietly, name="remoteenv-prune", daemon=True)
+    thread.start()
+    return thread
+
+
 def save(report: RunReport) -> Path:
     """Write the report, last.json and the per-host logs; returns the report's path."""
     folder = runs_dir()
@@ -188,7 +202,11 @@ def prune(folder: Path, keep: int = KEEP_RUNS, current: str | None = None) -> li
 
     runs = sorted({p.name.removesuffix(".json") for p in folder.iterdir() if RUN_ID_RE.fullmatch(
         p.name.removesuffix(".json"))})
-    old = [r for r in runs[:max(0, len(runs) - keep)] if r != current]
+    if current is not None:
+        # `current` counts as kept whether or not it is written yet (a run prunes as it starts).
+        runs = [r for r in runs if r != current]
+        keep -= 1
+    old = runs[:max(0, len(runs) - keep)]
     for run_id in old:
         try:
             (folder / f"{run_id}.json").unlink(missing_ok=True)
@@ -202,14 +220,16 @@ def log_path(report: RunReport, host: str) -> Path:
     return runs_dir() / report.run_id / f"{_safe(host)}.log"
 
 
-_log_dirs: dict[str, Path] = {}  # run id -> its logs' folder, made once (every host of a fleet asks)
+_log_dirs: dict[str, Path] = {}  # run id -> its logs' folder, made once (every host of a fleet asks at once)
+_log_dirs_lock = threading.Lock()
 
 
 def open_host_log(report: RunReport, host: str) -> TextIO:
     """The host's log, opened (0600) to be written as the run goes: it outlives a run cut short."""
-    folder = _log_dirs.get(report.run_id)
-    if folder is None:
-        folder = _log_dirs[report.run_id] = paths.ensure_private_dir(runs_dir() / report.run_id)
+    with _log_dirs_lock:
+        folder = _log_dirs.get(report.run_id)
+        if folder is None:
+            folder = _log_dirs[report.run_id] = paths.ensure_private_dir(runs_dir() / report.run_id)
     fd = os.open(folder / f"{_safe(host)}.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     log = os.fdopen(fd, "w", encoding="utf-8", errors="replace")
     log.write(f"# remoteenv {report.mode} {report.playbook} on {host} (run {report.run_id})\n")

@@ -725,7 +725,4 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(name).addHandler(handler)
     logging.getLogger("remoteenv").setLevel(logging.INFO)
     logging.getLogger("paramiko").setLevel(logging.WARNING)
-    # Many threads (a transport per connection, one per client and per running command) each doing a
-    # little between waits: at the default 5 ms switch interval they queue for the GIL a slice each.
-    sys.setswitchinterval(0.0005)
     return Keeper(sock_path).serve()

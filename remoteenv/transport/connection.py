@@ -394,6 +394,10 @@ def _asking_transport(name: str, prompt: Prompter | None) -> Callable[..., param
     ask = prompt or terminal_prompt
 
     class AskingTransport(paramiko.Transport):
+        # AES-GCM first: its tag is checked inside the cipher, where paramiko's CTR+HMAC modes compute an
+        # HMAC and compare it byte by byte in Python for every packet (a kept connection's cost).
+        _preferred_ciphers = tuple(sorted(paramiko.Transport._preferred_ciphers, key=lambda c: "-gcm@" not in c))
+
         def auth_interactive_dumb(self, username: str, handler: object = None, submethods: str = "") -> list[str]:
             def answer(title: str, instructions: str, prompt_list: list[tuple[str, bool]]) -> list[str]:
                 return ask(name, title, instructions, [(p, bool(e)) for p, e in prompt_list])

@@ -69,7 +69,8 @@ def test_the_run_being_saved_is_never_pruned_and_other_files_stay(state_dir):
     rp.save(make_report(early))
     assert (runs / f"{early}.json").exists() and (runs / early / "a.log").exists()
     assert (runs / "notes.txt").exists() and (runs / "keep-me.json").exists()
-    assert len([p for p in runs.glob("2026*.json")]) == 51  # 50 and the one just saved
+    assert len([p for p in runs.glob("2026*.json")]) == 50  # the one just saved and the newest 49 others
+    assert not (runs / f"{run_id(10)}.json").exists()
 
 
 def test_pruning_tolerates_runs_already_gone(state_dir):
@@ -82,3 +83,14 @@ def test_pruning_tolerates_runs_already_gone(state_dir):
     shutil.rmtree(runs / run_id(0))
     assert rp.prune(runs, keep=3) == [run_id(0), run_id(1)]
     assert sorted(p.stem for p in runs.glob("2026*.json")) == [run_id(n) for n in (2, 3, 4)]
+
+
+def test_a_run_prunes_as_it_starts_and_ends_with_the_newest_50(state_dir):
+    runs = state_dir / "runs"
+    for n in range(10, 60):
+        rp.save(make_report(run_id(n)))
+    new = run_id(100)
+    rp.start_pruning(new).join()  # before the run has written anything
+    assert len(list(runs.glob("2026*.json"))) == 49 and not (runs / run_id(10)).exists()
+    rp.save(make_report(new))
+    assert len(list(runs.glob("2026*.json"))) == 50 and (runs / new / "a.log").exists()
