@@ -14,10 +14,9 @@ import wheelhouse
 from fakes.conda import build_installer, channel
 from fakes.conda.serve import serve
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+from remoteenv.facts import probe_script
 
-ROOT = Path(__file__).resolve().parents[2]
-PROBE = ROOT / "remoteenv" / "remote" / "probe.sh"
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def ssh(bed, host, command: str, timeout: float = 180) -> subprocess.CompletedProcess:
@@ -78,6 +77,6 @@ def test_miniconda_installs_and_builds_an_env_offline_on_a_host(make_testbed):
     assert out.stdout == "1.26.4\n"
 
     # remoteenv's probe finds the install, its version and the env (FACT: detect by PREFIX/conda-meta).
-    facts = host.run(PROBE.read_text()).stdout.splitlines()
+    facts = host.run(probe_script()).stdout.splitlines()  # the script remoteenv sends
     assert f"conda\t{host.home}/miniconda3\t25.5.1" in facts
     assert f"conda_env\t{host.home}/miniconda3\twork\t{env}" in facts
