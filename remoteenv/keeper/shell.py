@@ -111,11 +111,15 @@ class RemoteShell:
                 return None
             if send:
                 self.kept.add(digest)
-            view._running.add(self.chan)  # an interrupt signals this command as it would a session
+            # The view's interrupt then signals this script by its marker. Not through the shell's
+            # channel: the shell outlives its scripts, and a request racing its close would end the
+            # connection.
+            running = _Script()
+            view._running.add(running)
             try:
                 out, err = self._collect(view, cid, timeout, started)
             finally:
-                view._running.discard(self.chan)
+                view._running.discard(running)
             ended = _end_line(out, cid)
             if ended == "missing":  # the host lost the kept copy (a cleaned /tmp): send it again
                 self.kept.discard(digest)
@@ -154,6 +158,10 @@ class RemoteShell:
                 self._drop()
                 raise CommandTimeout(self.conn.host.name, f"`{short_command(COMMAND)}`", timeout or 0)
         return bytes(out), bytes(err)
+
+
+class _Script:
+    """A script running in a kept shell, in a session view's running set."""
 
 
 @cache

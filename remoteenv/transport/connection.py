@@ -105,6 +105,10 @@ class Connection(Scripted):
         """
         running = list(self._running)
         for chan in running:
+            if not isinstance(chan, paramiko.Channel) or chan.closed or chan.eof_received:
+                # Not a session (a kept shell's script: the marker reaches it), or one the host is
+                # closing: a request on a channel the host has let go ends the whole connection.
+                continue
             try:
                 msg = paramiko.Message()
                 msg.add_byte(paramiko.common.cMSG_CHANNEL_REQUEST)

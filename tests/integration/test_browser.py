@@ -154,6 +154,10 @@ def test_up_url_opens_jupyterlab_and_a_cell_runs_in_the_envs_kernel(make_testbed
             WebDriverWait(driver, FIRST_LOAD).until(
                 lambda d: KERNEL_LABEL in d.find_element(
                     By.CSS_SELECTOR, ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-KernelName").text)
+            # The kernel named is not yet the kernel started: a cell sent before it is idle can be lost.
+            wait.until(ec.presence_of_element_located((
+                By.CSS_SELECTOR, ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook-ExecutionIndicator"
+                                 "[data-status='idle']")))
             editor.click()
             editor.send_keys("import sys; print(sys.prefix)")
             WebDriverWait(driver, 10).until(lambda d: "print(sys.prefix)" in editor.text)

@@ -200,6 +200,7 @@ def test_a_command_that_goes_away_has_its_script_stopped(bed, env):
             time.sleep(0.2)
         assert conn.run_script("echo after\n", timeout=60).stdout == "after\n"
         assert shell and re.fullmatch(r"\d+", shell[0])
+        assert shells(host) == shell  # the marker stopped the script; the shell itself goes on
     finally:
         if proc.poll() is None:
             proc.kill()
