@@ -66,13 +66,18 @@ def fresh(bed):
     remoteenv("disconnect", env=kept_env(bed))
 
 
+def own_processes(host) -> str:
+    """The command lines of the host user's processes (the test hosts share the machine's process table)."""
+    return host.run("ps -u $(id -u) -o args=", check=False).stdout
+
+
 def apply_running(playbook: Path, host, env: dict[str, str], seen: str) -> subprocess.Popen:
     """`remoteenv apply PLAYBOOK HOST --json` started, once `seen` shows in the host's process list."""
     proc = subprocess.Popen([sys.executable, "-m", "remoteenv", "apply", str(playbook), host.name, "--json"],
                             env={**env, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 30
-    while seen not in host.run("ps -eo args", check=False).stdout:
+    while seen not in own_processes(host):
         assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
         time.sleep(0.1)
     return proc
@@ -207,14 +212,14 @@ def test_ctrl_c_in_a_kept_command_stops_it_on_the_host(fresh, tmp_path):
     host, env = bed.host("h01"), kept_env(bed)
     playbook = write_playbook(tmp_path, """
         steps:
-          - shell: {command: "sleep 300", creates: ~/.never}
+          - shell: {command: "sleep 306", creates: ~/.never}
         """)
-    proc = apply_running(playbook, host, env, "sleep 300")
+    proc = apply_running(playbook, host, env, "sleep 306")
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=60)
     assert proc.returncode == 130
     deadline = time.monotonic() + 10
-    while "sleep 300" in host.run("ps -eo args", check=False).stdout:
+    while "sleep 306" in own_processes(host):
         assert time.monotonic() < deadline, "the command kept running on the host"
         time.sleep(0.2)
     # The connection itself stays for the next command.

@@ -68,6 +68,11 @@ def shells(host) -> list[str]:
     return [line.split()[0] for line in out.splitlines()]
 
 
+def own_processes(host) -> str:
+    """The command lines of the host user's processes (the test hosts share the machine's process table)."""
+    return host.run("ps -u $(id -u) -o args=").stdout
+
+
 def folders(host) -> list[str]:
     """The host user's kept shells' folders, without their random suffix."""
     out = host.run("find /tmp -maxdepth 1 -user $(id -u) -name 'remoteenv-shell-*'").stdout
@@ -115,7 +120,7 @@ def test_a_script_over_its_time_ends_and_the_shell_goes_on(bed, env):
         with pytest.raises(CommandTimeout):
             conn.run_script("sleep 317\n", timeout=1)
         assert time.monotonic() - started < 8
-        assert "sleep 317" not in host.run("ps -eo args").stdout
+        assert "sleep 317" not in own_processes(host)
         assert conn.run_script("echo still\n", timeout=60).stdout == "still\n"
     finally:
         conn.close()
@@ -131,7 +136,7 @@ def test_a_second_script_while_the_shell_is_busy_takes_a_session(bed, env):
             "sleep 2; " + SHELL_PID, timeout=60)))
         slow.start()
         deadline = time.monotonic() + 10
-        while "sleep 2" not in host.run("ps -eo args").stdout:
+        while "sleep 2" not in own_processes(host):
             assert time.monotonic() < deadline
             time.sleep(0.05)
         quick = two.run_script("echo quick; " + SHELL_PID, timeout=60)
@@ -189,13 +194,13 @@ def test_a_command_that_goes_away_has_its_script_stopped(bed, env):
     try:
         assert proc.stdout.readline() == "connected\n"
         deadline = time.monotonic() + 20
-        while "sleep 319" not in host.run("ps -eo args").stdout:
+        while "sleep 319" not in own_processes(host):
             assert time.monotonic() < deadline and proc.poll() is None
             time.sleep(0.05)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
         deadline = time.monotonic() + 15
-        while "sleep 319" in host.run("ps -eo args").stdout:
+        while "sleep 319" in own_processes(host):
             assert time.monotonic() < deadline, "the script kept running on the host"
             time.sleep(0.2)
         assert conn.run_script("echo after\n", timeout=60).stdout == "after\n"
@@ -269,6 +274,6 @@ def test_a_run_cancelled_while_the_keeper_asks_stops_the_questions_on_the_hosts(
     report = run([host.name], text, cancel=cancel)
     assert report.cancelled and time.monotonic() - started < 10
     deadline = time.monotonic() + 10
-    while "sleep 321" in host.run("ps -eo args").stdout:
+    while "sleep 321" in own_processes(host):
         assert time.monotonic() < deadline, "the question kept running on the host"
         time.sleep(0.2)
