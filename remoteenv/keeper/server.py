@@ -21,6 +21,7 @@ import struct
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -335,7 +336,8 @@ class Keeper:
                 wire.send(client, wire.OUTPUT, text.encode())
 
         done = threading.Event()
-        threading.Thread(target=self._watch_client, args=(client, session, done), daemon=True).start()
+        threading.Thread(target=_watch_client, args=(client, done, lambda: session.view.interrupt("TERM")),
+                         daemon=True).start()
         try:
             result = None
             if request.get("shell") and on_output is None and isinstance(stdin, str):
@@ -345,8 +347,7 @@ class Keeper:
                                           on_output=on_output, _plain=bool(request.get("plain")))
         finally:
             done.set()
-        return {"result": {"exited": result.exited, "stdout": result.stdout, "stderr": result.stderr,
-                           "duration": result.duration}}
+        return {"result": _result_json(result)}
 
     def _op_scripts(self, client: socket.socket, request: dict, sessions: list[Session]) -> dict:
         """Run a script on many held connections at once (a fleet's probes in one request).
@@ -388,8 +389,7 @@ class Keeper:
                 result = self._shell_of(held).run(session.view, text, timeout)
                 if result is None:
                     result = session.view.run("/bin/sh -s", stdin=text, timeout=timeout, _plain=True)
-                answer({"item": item.get("id"), "result": {"exited": result.exited, "stdout": result.stdout,
-                                                           "stderr": result.stderr, "duration": result.duration}})
+                answer({"item": item.get("id"), "result": _result_json(result)})
             except RemoteenvError as exc:
                 answer({"item": item.get("id"), "error": wire.encode_error(exc)})
             except OSError:
@@ -407,24 +407,14 @@ class Keeper:
 
         done = threading.Event()
 
-        def watch() -> None:
-            while not done.wait(0.25):
-                try:
-                    readable, _, _ = select.select([client], [], [], 0)
-                    gone = bool(readable) and not client.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
-                except BlockingIOError:
-                    continue
-                except (OSError, ValueError):
-                    gone = True
-                if gone:
-                    with self.lock:
-                        views = [s.view for s in running]
-                    for view in views:
-                        view.interrupt("TERM")
-                    return
+        def stop_all() -> None:
+            with self.lock:
+                views = [s.view for s in running]
+            for view in views:
+                view.interrupt("TERM")
 
         workers = [threading.Thread(target=one, args=(item,), daemon=True) for item in items]
-        watcher = threading.Thread(target=watch, daemon=True)
+        watcher = threading.Thread(target=_watch_client, args=(client, done, stop_all), daemon=True)
         try:
             watcher.start()
             for worker in workers:
@@ -443,21 +433,6 @@ class Keeper:
 
                 held.shell = RemoteShell(held.conn)
             return held.shell
-
-    @staticmethod
-    def _watch_client(client: socket.socket, session: Session, done: threading.Event) -> None:
-        """A client that goes away mid-command (Ctrl-C, killed) gets its command signalled."""
-        while not done.is_set():
-            try:
-                readable, _, _ = select.select([client], [], [], 0.25)
-                if readable and not client.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT):
-                    session.view.interrupt("TERM")
-                    return
-            except BlockingIOError:
-                continue
-            except (OSError, ValueError):
-                session.view.interrupt("TERM")
-                return
 
     def _op_probe(self, client: socket.socket, request: dict, sessions: list[Session]) -> dict:
         """`probe NAME --json` for a command that loads nothing (remoteenv.cli.fast): resolve NAME as
@@ -687,6 +662,25 @@ class Keeper:
             self.path.unlink(missing_ok=True)
             self.stopping.set()
         return {"closed": sorted({h.name for h in chosen}), "tunnels": tunnels}
+
+
+def _watch_client(client: socket.socket, done: threading.Event, on_gone: Callable[[], None]) -> None:
+    """A client that goes away mid-command (Ctrl-C, killed) has `on_gone` signal what it started."""
+    while not done.is_set():
+        try:
+            readable, _, _ = select.select([client], [], [], 0.25)
+            if readable and not client.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT):
+                on_gone()
+                return
+        except BlockingIOError:
+            continue
+        except (OSError, ValueError):
+            on_gone()
+            return
+
+
+def _result_json(result: Any) -> dict:
+    return {"exited": result.exited, "stdout": result.stdout, "stderr": result.stderr, "duration": result.duration}
 
 
 def _channel_to(held: Held, host: str, port: int) -> Any:

@@ -117,10 +117,9 @@ class RemoteShell:
             running = _Script()
             view._running.add(running)
             try:
-                out, err = self._collect(view, cid, timeout, started)
+                out, err, ended = self._collect(view, cid, timeout, started)
             finally:
                 view._running.discard(running)
-            ended = _end_line(out, cid)
             if ended == "missing":  # the host lost the kept copy (a cleaned /tmp): send it again
                 self.kept.discard(digest)
                 continue
@@ -131,20 +130,22 @@ class RemoteShell:
                              _strip(err, cid, None).decode(errors="replace"), time.monotonic() - started)
         raise view.lost("while a command ran", OSError("the kept shell lost the script twice"))
 
-    def _collect(self, view: Any, cid: str, timeout: float | None, started: float) -> tuple[bytes, bytes]:
-        """The script's stdout and stderr up to and with both end lines."""
+    def _collect(self, view: Any, cid: str, timeout: float | None, started: float) -> tuple[bytes, bytes, str]:
+        """The script's stdout and stderr up to and with both end lines, and what stdout's end line says
+        (the exit code, or "missing")."""
         chan = self.chan
         out, err = bytearray(), bytearray()
         out_end = re.compile(rb"\n" + cid.encode() + rb" (\d+|missing)\n\Z")
         err_end = b"\n" + cid.encode() + b"\n"
         deadline = started + timeout + 10 if timeout is not None else None
-        out_done = err_done = False
+        out_done: re.Match[bytes] | None = None
+        err_done = False
         while not (out_done and err_done):
             wait = 0.2 if deadline is None else max(0.0, min(0.2, deadline - time.monotonic()))
             select.select([chan], [], [], wait)
             while chan.recv_ready():
                 out += chan.recv(65536)
-                out_done = out_end.search(out[-80:]) is not None
+                out_done = out_end.search(out[-80:])
             while chan.recv_stderr_ready():
                 err += chan.recv_stderr(65536)
                 err_done = err.endswith(err_end)
@@ -157,7 +158,8 @@ class RemoteShell:
                 view._signal_marked("KILL")  # the host's own timeout did not end it: it does not answer
                 self._drop()
                 raise CommandTimeout(self.conn.host.name, f"`{short_command(COMMAND)}`", timeout or 0)
-        return bytes(out), bytes(err)
+        assert out_done is not None
+        return bytes(out), bytes(err), out_done.group(1).decode()
 
 
 class _Script:
@@ -169,12 +171,6 @@ def _driver() -> str:
     """shell.sh as the `sh -c` argument: its first line names it in `ps`; the other comments go."""
     lines = resources.files("remoteenv.remote").joinpath("shell.sh").read_text(encoding="utf-8").splitlines()
     return "\n".join([lines[0], *(ln for ln in lines[1:] if not ln.lstrip().startswith("#"))]) + "\n"
-
-
-def _end_line(out: bytes, cid: str) -> str:
-    match = re.search(rb"\n" + cid.encode() + rb" (\d+|missing)\n\Z", out[-80:])
-    assert match is not None
-    return match.group(1).decode()
 
 
 def _strip(data: bytes, cid: str, ended: str | None) -> bytes:
