@@ -9,6 +9,7 @@ two inventories that give one name different settings never share a connection.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import errno
 import fcntl
@@ -21,7 +22,7 @@ import struct
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -372,15 +373,13 @@ class Keeper:
 
         def one(item: dict) -> None:
             go.wait()
-            with self.lock:
-                held = self.held.get(str(item.get("key")))
-                if held is not None and held.conn.alive:
-                    held.users += 1
+            with self._borrowed(str(item.get("key"))) as held:
+                if held is None:
+                    answer({"item": item.get("id"), "miss": "no connection held"})
                 else:
-                    held = None
-            if held is None:
-                answer({"item": item.get("id"), "miss": "no connection held"})
-                return
+                    run_one(item, held)
+
+        def run_one(item: dict, held: Held) -> None:
             session = Session(secrets.token_hex(8), held, _view_of(held.conn))
             with self.lock:
                 running.append(session)
@@ -401,9 +400,6 @@ class Keeper:
                 with self.lock:
                     running.remove(session)
                 _close_view(session.view)
-                with self.lock:
-                    held.users -= 1
-                    held.last_used = time.monotonic()
 
         done = threading.Event()
 
@@ -425,6 +421,23 @@ class Keeper:
         finally:
             done.set()
         return {"items": len(items)}
+
+    @contextlib.contextmanager
+    def _borrowed(self, key: str) -> Iterator[Held | None]:
+        """The live connection held for `key` (None: none), kept from idling out while in use."""
+        with self.lock:
+            held = self.held.get(key)
+            if held is None or not held.conn.alive:
+                held = None
+            else:
+                held.users += 1
+        try:
+            yield held
+        finally:
+            if held is not None:
+                with self.lock:
+                    held.users -= 1
+                    held.last_used = time.monotonic()
 
     def _shell_of(self, held: Held) -> Any:
         with self.lock:
@@ -454,21 +467,14 @@ class Keeper:
         config = SSHConfigFile()
         host = resolve(inv, name, config)
         key = kept.open_request(host, api.connect_options(inv, ssh_config=config))["key"]
-        with self.lock:
-            held = self.held.get(key)
-            if held is None or not held.conn.alive:
+        with self._borrowed(key) as held:
+            if held is None:
                 return {"miss": "no connection held"}
-            held.users += 1
-        try:
             view = _view_of(held.conn)
             try:
                 found_facts = facts.gather(view)
             finally:
                 _close_view(view)
-        finally:
-            with self.lock:
-                held.users -= 1
-                held.last_used = time.monotonic()
         return {"facts": found_facts.to_json()}
 
     def _op_alive(self, client: socket.socket, request: dict, sessions: list[Session]) -> dict:

@@ -73,6 +73,14 @@ def own_processes(host) -> str:
     return host.run("ps -u $(id -u) -o args=").stdout
 
 
+def until(condition, seconds: float, why: str) -> None:
+    """Wait for `condition()` to hold; fail with `why` after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, why
+        time.sleep(0.05)
+
+
 def folders(host) -> list[str]:
     """The host user's kept shells' folders, without their random suffix."""
     out = host.run("find /tmp -maxdepth 1 -user $(id -u) -name 'remoteenv-shell-*'").stdout
@@ -135,10 +143,7 @@ def test_a_second_script_while_the_shell_is_busy_takes_a_session(bed, env):
         slow = threading.Thread(target=lambda: results.setdefault("slow", one.run_script(
             "sleep 2; " + SHELL_PID, timeout=60)))
         slow.start()
-        deadline = time.monotonic() + 10
-        while "sleep 2" not in own_processes(host):
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        until(lambda: "sleep 2" in own_processes(host), 10, "the slow script did not start")
         quick = two.run_script("echo quick; " + SHELL_PID, timeout=60)
         slow.join(30)
         assert quick.stdout.startswith("quick\n")
@@ -166,10 +171,7 @@ def test_a_killed_shell_or_a_cleaned_tmp_costs_nothing_but_a_new_start(bed, env)
     finally:
         conn.close()
     remoteenv("disconnect", env={k: v for k, v in env.items() if k != "REMOTEENV_NO_REUSE"})
-    deadline = time.monotonic() + 10
-    while shells(host) or folders(host):
-        assert time.monotonic() < deadline, "the shell or its folder outlived the connection"
-        time.sleep(0.2)
+    until(lambda: not (shells(host) or folders(host)), 10, "the shell or its folder outlived the connection")
 
 
 INTERRUPTED = """
@@ -199,10 +201,7 @@ def test_a_command_that_goes_away_has_its_script_stopped(bed, env):
             time.sleep(0.05)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
-        deadline = time.monotonic() + 15
-        while "sleep 319" in own_processes(host):
-            assert time.monotonic() < deadline, "the script kept running on the host"
-            time.sleep(0.2)
+        until(lambda: "sleep 319" not in own_processes(host), 15, "the script kept running on the host")
         assert conn.run_script("echo after\n", timeout=60).stdout == "after\n"
         assert shell and re.fullmatch(r"\d+", shell[0])
         assert shells(host) == shell  # the marker stopped the script; the shell itself goes on
@@ -273,7 +272,4 @@ def test_a_run_cancelled_while_the_keeper_asks_stops_the_questions_on_the_hosts(
     started = time.monotonic()
     report = run([host.name], text, cancel=cancel)
     assert report.cancelled and time.monotonic() - started < 10
-    deadline = time.monotonic() + 10
-    while "sleep 321" in own_processes(host):
-        assert time.monotonic() < deadline, "the question kept running on the host"
-        time.sleep(0.2)
+    until(lambda: "sleep 321" not in own_processes(host), 10, "the question kept running on the host")
