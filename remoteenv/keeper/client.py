@@ -33,6 +33,7 @@ from remoteenv.transport.scripted import Scripted, short_command
 log = logging.getLogger("remoteenv.keeper")
 
 START_WAIT = 10.0  # seconds for a new keeper to listen (it imports paramiko first)
+REOPEN_TRIES = 5  # dials after the keeper went away: the first may reach the dying one
 
 
 class KeeperGone(ConnectionError):
@@ -277,15 +278,21 @@ class KeptConnection(Scripted):
 
     def _reopen(self) -> None:
         """A keeper that died is replaced (a new one starts) and the session opened again."""
-        if self._sock is not None:
-            self._sock.close()
-        self._sock = dial()
-        if self._sock is None:
-            raise self.lost("when the keeper ended")
-        try:
-            reply = _exchange(self._sock, self._request, prompt=self._options.prompt)
-        except KeeperGone as exc:
-            raise self.lost("when the keeper ended", exc) from None
+        for attempt in range(REOPEN_TRIES):
+            if self._sock is not None:
+                self._sock.close()
+            self._sock = dial()
+            if self._sock is None:
+                raise self.lost("when the keeper ended")
+            try:
+                reply = _exchange(self._sock, self._request, prompt=self._options.prompt)
+                break
+            except KeeperGone as exc:
+                # A killed keeper's socket still takes connections while the kernel tears the process
+                # down, then resets them: that was the old keeper. The next dial starts a new one.
+                if attempt == REOPEN_TRIES - 1:
+                    raise self.lost("when the keeper ended", exc) from None
+                time.sleep(0.05 * (attempt + 1))
         self._session = str(reply["session"])
 
     def lost(self, when: str, exc: BaseException | None = None) -> HostUnreachable:

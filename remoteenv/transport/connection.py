@@ -126,9 +126,11 @@ class Connection(Scripted):
     def _signal_marked(self, signal: str, timeout: float = 3.0) -> None:
         """`kill -SIGNAL` every process on the host whose environment holds this connection's marker."""
         marker = f"REMOTEENV_RUN={self._marker}"
-        # tr and grep -x, not GNU grep -z: busybox hosts have them too. Only a cancel pays for it.
-        command = ("for d in /proc/[0-9]*; do tr '\\0' '\\n' < \"$d/environ\" 2>/dev/null | grep -qx "
-                   + shlex.quote(marker) + f" && kill -{signal} \"${{d#/proc/}}\" 2>/dev/null; done; true")
+        # One grep over every process's environment, not a fork or two per process: the host may run
+        # thousands, and a scan that outlives its deadline leaves the command running. -lF, not GNU
+        # grep -z: busybox has them too. A substring is exact enough: the marker is 16+ random chars.
+        command = ("for f in $(grep -lF -e " + shlex.quote(marker) + " /proc/[0-9]*/environ 2>/dev/null); do "
+                   + f"p=${{f#/proc/}}; kill -{signal} \"${{p%/environ}}\" 2>/dev/null; done; true")
         try:
             chan = self.transport.open_session(timeout=timeout)
             chan.settimeout(timeout)

@@ -373,6 +373,10 @@ def test_commands_are_found_by_their_marker_where_sshd_will_not_signal_them(test
     [resolved] = resolve_many(load_inventory(None), [host.name])
     bystander = subprocess.Popen(testbed.ssh_argv(host, "sleep 97"), env=testbed.client.env(),
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while "sleep 97" not in host.run("ps -u $(id -u) -o args", check=False).stdout:
+        assert time.monotonic() < deadline  # the bystander runs before the run starts
+        time.sleep(0.05)
     conn = connect(resolved, ConnectOptions())
     outcome: list = []
     worker = threading.Thread(target=lambda: outcome.append(conn.run_script("sleep 91; echo late")))

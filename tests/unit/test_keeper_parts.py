@@ -95,3 +95,47 @@ def test_reuse_is_on_unless_turned_off(monkeypatch):
 def test_no_keeper_no_connection_when_the_socket_path_is_too_long(monkeypatch, tmp_path):
     monkeypatch.setenv("REMOTEENV_STATE_DIR", str(tmp_path / ("x" * 120)))
     assert client.dial(spawn=True) is None
+
+
+def test_a_command_goes_on_when_the_first_dial_reaches_the_keeper_that_is_dying(monkeypatch):
+    """A killed keeper's socket takes a connection while the kernel tears the process down, then
+    resets it: the command dials again (a new keeper) instead of failing the host."""
+    served: list[dict] = []
+
+    def keeper_that_answers(sock: socket.socket) -> None:
+        while True:
+            try:
+                request = wire.receive_json(sock)
+            except (wire.WireClosed, OSError):
+                return
+            served.append(request)
+            if request["op"] == "open":
+                wire.send_json(sock, {"ok": True, "session": "new"})
+            elif request["op"] == "run":
+                wire.send_json(sock, {"ok": True, "result": {"exited": 0, "stdout": "again\n", "stderr": "",
+                                                              "duration": 0.0}})
+            else:
+                wire.send_json(sock, {"ok": True})
+
+    def dying() -> socket.socket:
+        ours, theirs = socket.socketpair()
+        theirs.close()  # reached, then reset
+        return ours
+
+    def alive() -> socket.socket:
+        ours, theirs = socket.socketpair()
+        threading.Thread(target=keeper_that_answers, args=(theirs,), daemon=True).start()
+        return ours
+
+    dials = iter([dying, dying, alive])
+    monkeypatch.setattr(client, "dial", lambda spawn=True: next(dials)())
+    host = Host(name="h", hostname="h")
+    request = {"op": "open", "marker": "m" * 32}
+    first = dying()  # the keeper that was killed mid-command
+    conn = client.KeptConnection(host, first, {"session": "old"}, request, ConnectOptions())
+    result = conn.run("true")
+    assert result.stdout == "again\n"
+    # Opened anew, what the dead keeper ran reaped by its marker, then the command sent again.
+    assert [r["op"] for r in served] == ["open", "reap", "run"]
+    assert served[1]["marker"] == "m" * 32 and served[0]["marker"] != "m" * 32
+    assert served[2]["session"] == "new"
