@@ -36,6 +36,9 @@ START_WAIT = 10.0  # seconds for a new keeper to listen (it imports paramiko fir
 REOPEN_TRIES = 5  # dials after the keeper went away: the first may reach the dying one
 
 
+_spawning = threading.Lock()
+
+
 class KeeperGone(ConnectionError):
     """The keeper process ended (killed, crashed) while this command used it."""
 
@@ -67,19 +70,25 @@ def dial(spawn: bool = True) -> socket.socket | None:
     sock = _dial(path)
     if sock is not None or not spawn:
         return sock
-    try:
-        subprocess.Popen([sys.executable, "-m", "remoteenv.keeper", str(path)], stdin=subprocess.DEVNULL,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-                         close_fds=True)
-    except OSError as exc:
-        log.debug("cannot start the keeper: %s", exc)
-        return None
-    deadline = time.monotonic() + START_WAIT
-    while time.monotonic() < deadline:
+    # A fleet's hosts all dial at once: one of this process's threads starts the keeper, the others
+    # wait for it (50 Python start-ups where one is needed would cost seconds of CPU).
+    with _spawning:
         sock = _dial(path)
         if sock is not None:
             return sock
-        time.sleep(0.02)
+        try:
+            subprocess.Popen([sys.executable, "-m", "remoteenv.keeper", str(path)], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                             close_fds=True)
+        except OSError as exc:
+            log.debug("cannot start the keeper: %s", exc)
+            return None
+        deadline = time.monotonic() + START_WAIT
+        while time.monotonic() < deadline:
+            sock = _dial(path)
+            if sock is not None:
+                return sock
+            time.sleep(0.02)
     log.debug("the keeper did not start within %ss", START_WAIT)
     return None
 

@@ -139,3 +139,38 @@ def test_a_command_goes_on_when_the_first_dial_reaches_the_keeper_that_is_dying(
     assert [r["op"] for r in served] == ["open", "reap", "run"]
     assert served[1]["marker"] == "m" * 32 and served[0]["marker"] != "m" * 32
     assert served[2]["session"] == "new"
+
+
+def test_a_fleet_dialling_at_once_starts_one_keeper(monkeypatch, tmp_path):
+    """Every host of a fleet dials when none runs yet: one start-up, not one per host."""
+    monkeypatch.setenv("REMOTEENV_STATE_DIR", str(tmp_path))
+    path = keeper.socket_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    started: list[list[str]] = []
+    listeners: list[socket.socket] = []
+
+    def start_keeper(argv, **kwargs):  # a keeper that takes a while to listen, as a real one does
+        started.append(argv)
+
+        def listen() -> None:
+            listener = socket.socket(socket.AF_UNIX)
+            listener.bind(str(path))
+            listener.listen(64)
+            listeners.append(listener)
+
+        threading.Timer(0.2, listen).start()
+
+    monkeypatch.setattr(client.subprocess, "Popen", start_keeper)
+    socks: list = []
+    threads = [threading.Thread(target=lambda: socks.append(client.dial())) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        assert len(started) == 1 and started[0][-1] == str(path)
+        assert len(socks) == 20 and all(s is not None for s in socks)
+    finally:
+        for s in [*socks, *listeners]:
+            if s is not None:
+                s.close()
