@@ -303,6 +303,11 @@ class TestHost:
             raise HostCommandError(proc.returncode, cmd, proc.stdout, proc.stderr)
         return proc
 
+    def processes(self, check: bool = True) -> str:
+        """The command lines of this host's user's processes, one a line. The test hosts share the
+        machine's process table: `ps -e` would show every other host's commands too."""
+        return self.run("ps -u $(id -u) -o args=", check=check).stdout
+
     # -- sshd
 
     def regenerate_host_key(self) -> None:

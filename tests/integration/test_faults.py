@@ -302,7 +302,7 @@ def test_sigterm_and_sighup_write_the_report_and_end_remote_commands(make_testbe
     assert {h["host"]: h["status"] for h in report["hosts"]} == {n: "cancelled" for n in ("h01", "h02", "h03")}
     time.sleep(0.5)
     for host in bed.hosts:
-        assert "sleep 120" not in host.run("ps -u $(id -u) -o args").stdout, host.name
+        assert "sleep 120" not in host.processes(), host.name
         assert host.run("test -e ~/.rt-sig-after", check=False).returncode != 0
 
 
@@ -331,7 +331,7 @@ def test_second_ctrl_c_with_a_cut_host_ends_at_once(make_testbed, tmp_path):
     report = last_report(bed)
     assert report["cancelled"] is True and report["exit_code"] == 130
     assert {h["host"]: h["status"] for h in report["hosts"]} == {"h01": "cancelled", "h02": "cancelled"}
-    assert "sleep 120" not in bed.host("h01").run("ps -u $(id -u) -o args").stdout
+    assert "sleep 120" not in bed.host("h01").processes()
 
 
 def test_ctrl_c_during_probe_of_twenty_hosts_exits_130_with_what_was_done(make_testbed, tmp_path):
@@ -374,7 +374,7 @@ def test_commands_are_found_by_their_marker_where_sshd_will_not_signal_them(test
     bystander = subprocess.Popen(testbed.ssh_argv(host, "sleep 97"), env=testbed.client.env(),
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 20
-    while "sleep 97" not in host.run("ps -u $(id -u) -o args", check=False).stdout:
+    while "sleep 97" not in host.processes(check=False):
         assert time.monotonic() < deadline  # the bystander runs before the run starts
         time.sleep(0.05)
     conn = connect(resolved, ConnectOptions())
@@ -383,7 +383,7 @@ def test_commands_are_found_by_their_marker_where_sshd_will_not_signal_them(test
     worker.start()
     try:
         deadline = time.monotonic() + 20
-        while "sleep 91" not in host.run("ps -u $(id -u) -o args", check=False).stdout:
+        while "sleep 91" not in host.processes(check=False):
             assert time.monotonic() < deadline
             time.sleep(0.05)
         started = time.monotonic()
@@ -391,7 +391,7 @@ def test_commands_are_found_by_their_marker_where_sshd_will_not_signal_them(test
         worker.join(timeout=15)
         assert not worker.is_alive() and time.monotonic() - started < 10
         assert outcome and not outcome[0].ok and "late" not in outcome[0].stdout
-        args = host.run("ps -u $(id -u) -o args", check=False).stdout
+        args = host.processes(check=False)
         assert "sleep 91" not in args and "sleep 97" in args  # only this run's processes
     finally:
         conn.close()

@@ -66,18 +66,13 @@ def fresh(bed):
     remoteenv("disconnect", env=kept_env(bed))
 
 
-def own_processes(host) -> str:
-    """The command lines of the host user's processes (the test hosts share the machine's process table)."""
-    return host.run("ps -u $(id -u) -o args=", check=False).stdout
-
-
 def apply_running(playbook: Path, host, env: dict[str, str], seen: str) -> subprocess.Popen:
     """`remoteenv apply PLAYBOOK HOST --json` started, once `seen` shows in the host's process list."""
     proc = subprocess.Popen([sys.executable, "-m", "remoteenv", "apply", str(playbook), host.name, "--json"],
                             env={**env, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 30
-    while seen not in own_processes(host):
+    while seen not in host.processes(check=False):
         assert time.monotonic() < deadline and proc.poll() is None, "\n".join(proc.communicate())
         time.sleep(0.1)
     return proc
@@ -231,7 +226,7 @@ def test_ctrl_c_in_a_kept_command_stops_it_on_the_host(fresh, tmp_path):
     proc.communicate(timeout=60)
     assert proc.returncode == 130
     deadline = time.monotonic() + 10
-    while "sleep 306" in own_processes(host):
+    while "sleep 306" in host.processes(check=False):
         assert time.monotonic() < deadline, "the command kept running on the host"
         time.sleep(0.2)
     # The connection itself stays for the next command.

@@ -68,11 +68,6 @@ def shells(host) -> list[str]:
     return [line.split()[0] for line in out.splitlines()]
 
 
-def own_processes(host) -> str:
-    """The command lines of the host user's processes (the test hosts share the machine's process table)."""
-    return host.run("ps -u $(id -u) -o args=").stdout
-
-
 def until(condition, seconds: float, why: str) -> None:
     """Wait for `condition()` to hold; fail with `why` after `seconds`."""
     deadline = time.monotonic() + seconds
@@ -128,7 +123,7 @@ def test_a_script_over_its_time_ends_and_the_shell_goes_on(bed, env):
         with pytest.raises(CommandTimeout):
             conn.run_script("sleep 317\n", timeout=1)
         assert time.monotonic() - started < 8
-        assert "sleep 317" not in own_processes(host)
+        assert "sleep 317" not in host.processes()
         assert conn.run_script("echo still\n", timeout=60).stdout == "still\n"
     finally:
         conn.close()
@@ -143,7 +138,7 @@ def test_a_second_script_while_the_shell_is_busy_takes_a_session(bed, env):
         slow = threading.Thread(target=lambda: results.setdefault("slow", one.run_script(
             "sleep 2; " + SHELL_PID, timeout=60)))
         slow.start()
-        until(lambda: "sleep 2" in own_processes(host), 10, "the slow script did not start")
+        until(lambda: "sleep 2" in host.processes(), 10, "the slow script did not start")
         quick = two.run_script("echo quick; " + SHELL_PID, timeout=60)
         slow.join(30)
         assert quick.stdout.startswith("quick\n")
@@ -196,12 +191,12 @@ def test_a_command_that_goes_away_has_its_script_stopped(bed, env):
     try:
         assert proc.stdout.readline() == "connected\n"
         deadline = time.monotonic() + 20
-        while "sleep 319" not in own_processes(host):
+        while "sleep 319" not in host.processes():
             assert time.monotonic() < deadline and proc.poll() is None
             time.sleep(0.05)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
-        until(lambda: "sleep 319" not in own_processes(host), 15, "the script kept running on the host")
+        until(lambda: "sleep 319" not in host.processes(), 15, "the script kept running on the host")
         assert conn.run_script("echo after\n", timeout=60).stdout == "after\n"
         assert shell and re.fullmatch(r"\d+", shell[0])
         assert shells(host) == shell  # the marker stopped the script; the shell itself goes on
@@ -272,4 +267,4 @@ def test_a_run_cancelled_while_the_keeper_asks_stops_the_questions_on_the_hosts(
     started = time.monotonic()
     report = run([host.name], text, cancel=cancel)
     assert report.cancelled and time.monotonic() - started < 10
-    until(lambda: "sleep 321" not in own_processes(host), 10, "the question kept running on the host")
+    until(lambda: "sleep 321" not in host.processes(), 10, "the question kept running on the host")
