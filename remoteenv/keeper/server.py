@@ -87,6 +87,14 @@ def _view_of(conn: Any, marker: str = "") -> Any:
     return view
 
 
+def _reap(conn: Any, markers: list[str]) -> None:
+    for marker in markers:
+        view = _view_of(conn, marker)
+        if view._marker == marker:
+            view._signal_marked("TERM")
+        _close_view(view)
+
+
 def _close_view(view: Any) -> None:
     fab = view._fabric
     sftp = getattr(fab, "_sftp", None) if fab is not None else None
@@ -108,6 +116,7 @@ class Keeper:
         self.clients = 0
         self.quiet_since = time.monotonic()
         self.stopping = threading.Event()
+        self.lost: dict[str, set[str]] = {}  # connection key -> markers of kept-shell scripts its link lost
 
     # -- the loop ----------------------------------------------------------------------------------
     def serve(self) -> int:
@@ -271,6 +280,7 @@ class Keeper:
                 reused = False
                 with self.lock:
                     self.held[key] = held
+                self._reap_lost(held)
             with self.lock:
                 held.users += 1
                 held.last_used = time.monotonic()
@@ -444,8 +454,20 @@ class Keeper:
             if held.shell is None:
                 from remoteenv.keeper.shell import RemoteShell
 
-                held.shell = RemoteShell(held.conn)
+                held.shell = RemoteShell(held.conn, lambda marker, key=held.key: self._lost_script(key, marker))
             return held.shell
+
+    def _lost_script(self, key: str, marker: str) -> None:
+        with self.lock:
+            self.lost.setdefault(key, set()).add(marker)
+
+    def _reap_lost(self, held: Held) -> None:
+        """On a new connection to a host, stop the kept-shell scripts the old one's link lost mid-run:
+        no `timeout` on the host bounds them (keeper.shell), and nobody waits for their answer."""
+        with self.lock:
+            markers = self.lost.pop(held.key, set())
+        if markers:
+            threading.Thread(target=_reap, args=(held.conn, sorted(markers)), daemon=True).start()
 
     def _op_probe(self, client: socket.socket, request: dict, sessions: list[Session]) -> dict:
         """`probe NAME --json` for a command that loads nothing (remoteenv.cli.fast): resolve NAME as
@@ -568,6 +590,7 @@ class Keeper:
                 self.held[hosted.key] = fresh
             if old is not None:
                 self._close(old)
+            self._reap_lost(fresh)
             return fresh
 
     def _op_unlisten(self, client: socket.socket, request: dict, sessions: list[Session]) -> dict:

@@ -2,10 +2,11 @@
 # fresh /bin/sh as `sh -s` would, without a new SSH session each (no sshd fork, no login shell).
 # Started by the keeper as `/bin/sh -c "$(cat shell.sh)"`; it says "remoteenv-shell ready" first.
 #
-# In, per script: a line "ID MARKER SECONDS SHA LENGTH", then LENGTH bytes: the script, kept as SHA
-#   (LENGTH 0: a script this shell was sent before). SECONDS 0: no time limit, else the host's
-#   `timeout` ends it as for any other command. MARKER goes into the script's environment
-#   (REMOTEENV_RUN), by which an interrupt finds the script and everything it started.
+# In, per script: a line "ID MARKER SHA LENGTH", then LENGTH bytes: the script, kept as SHA
+#   (LENGTH 0: a script this shell was sent before). MARKER goes into the script's environment
+#   (REMOTEENV_RUN), by which the keeper finds the script and everything it started, to interrupt it
+#   or to end it when its time is up. No `timeout` here: on a fleet, its process is a good part of
+#   what each script costs the host.
 # Out: the script's stdout and stderr as they come, then "\nID EXIT" on stdout and "\nID" on stderr,
 #   each a line of its own; "\nID missing" (and "\nID" on stderr) when SHA is no longer kept here.
 # The keeper sends the next script only after both ends came back, so nothing but this script is
@@ -26,9 +27,9 @@ dir=$(mktemp -d "${TMPDIR:-/tmp}/remoteenv-shell-$$.XXXXXXXX") || exit 3
 trap 'rm -rf "$dir"' EXIT
 trap 'exit 0' HUP INT TERM PIPE
 printf 'remoteenv-shell ready\n'
-while read -r id marker seconds sha length; do
+while read -r id marker sha length; do
     case "$sha" in *[!0-9a-f]* | '') exit 4 ;; esac
-    case "$id$marker$length$seconds" in *[!0-9A-Za-z]* | '') exit 4 ;; esac
+    case "$id$marker$length" in *[!0-9A-Za-z]* | '') exit 4 ;; esac
     if [ "$length" != 0 ]; then
         head -c "$length" >"$dir/$sha" || exit 4
     elif [ ! -f "$dir/$sha" ]; then
@@ -36,11 +37,7 @@ while read -r id marker seconds sha length; do
         printf '\n%s\n' "$id" >&2
         continue
     fi
-    if [ "$seconds" = 0 ]; then
-        REMOTEENV_RUN=$marker /bin/sh "$dir/$sha" </dev/null
-    else
-        REMOTEENV_RUN=$marker timeout -k 5 "$seconds" /bin/sh "$dir/$sha" </dev/null
-    fi
+    REMOTEENV_RUN=$marker /bin/sh "$dir/$sha" </dev/null
     rc=$?
     printf '\n%s %s\n' "$id" "$rc"
     printf '\n%s\n' "$id" >&2

@@ -30,7 +30,7 @@ from remoteenv.transport.connection import connect as direct
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
-SHELL_PID = 'p=$(ps -o ppid= -p $$); ps -o ppid= -p $p | tr -d " "\n'  # sh <- timeout <- the shell
+SHELL_PID = 'ps -o ppid= -p $$ | tr -d " "\n'  # the script's sh <- the shell (no `timeout` between)
 
 
 @pytest.fixture(scope="module")
@@ -125,6 +125,8 @@ def test_a_script_over_its_time_ends_and_the_shell_goes_on(bed, env):
         assert time.monotonic() - started < 8
         assert "sleep 317" not in host.processes()
         assert conn.run_script("echo still\n", timeout=60).stdout == "still\n"
+        # The time is kept by the keeper, not read from an exit code: 124 (`timeout`'s) is just a code.
+        assert conn.run_script("exit 124\n", timeout=60).exited == 124
     finally:
         conn.close()
 
@@ -204,6 +206,42 @@ def test_a_command_that_goes_away_has_its_script_stopped(bed, env):
         if proc.poll() is None:
             proc.kill()
         conn.close()
+
+
+def test_a_script_whose_link_died_is_stopped_when_the_keeper_reaches_the_host_again(bed, env):
+    # No `timeout` on the host bounds a kept-shell script: when its link dies, the keeper stops it by
+    # its marker on its next connection to the host. A batch's script, whose marker only the keeper knows.
+    import dataclasses
+
+    host = bed.hosts[0]
+    options = dataclasses.replace(api.connect_options(Inventory()), keepalive_interval=1, keepalive_count_max=2)
+    target = resolve(Inventory(), host.name)
+    first = kept.connect(target, options)
+    assert first is not None, "no keeper"
+    first.run_script(":\n", timeout=60)  # the shell is up: the batch's script goes to it
+    answers: list[dict] = []
+    ended = threading.Event()
+    item = {"id": "x", "key": kept.open_request(target, options)["key"], "script": "0", "timeout": 600}
+    batch = kept.ScriptBatch.start([item], {"0": "sleep 331\n"}, answers.append, ended.set)
+    assert batch is not None
+    try:
+        until(lambda: "sleep 331" in host.processes(), 20, "the script did not start")
+        host.cut_link()
+        try:
+            assert ended.wait(30), "the keeper did not give the cut link up"
+        finally:
+            host.restore_link()
+        assert "error" in answers[0], answers
+        assert "sleep 331" in host.processes()  # the host never heard: it runs on
+        again = kept.connect(target, options)  # the keeper signs in again, and stops it
+        assert again is not None
+        until(lambda: "sleep 331" not in host.processes(), 15, "the lost script kept running on the host")
+        assert again.run_script("echo on\n", timeout=60).stdout == "on\n"
+        again.close()
+    finally:
+        batch.close()
+        first.close()
+        host.run("pkill -f 'sleep 331' || true", check=False)
 
 
 PLAYBOOK = """
