@@ -87,11 +87,12 @@ def _view_of(conn: Any, marker: str = "") -> Any:
     return view
 
 
-def _reap(conn: Any, markers: list[str]) -> None:
+def _reap(conn: Any, markers: list[str], signal: str = "TERM") -> None:
+    """Signal what runs on `conn`'s host under each of `markers` (commands nobody waits for any more)."""
     for marker in markers:
         view = _view_of(conn, marker)
-        if view._marker == marker:
-            view._signal_marked("TERM")
+        if view._marker == marker:  # a marker _view_of would not take is nobody's
+            view._signal_marked(signal)
         _close_view(view)
 
 
@@ -617,9 +618,7 @@ class Keeper:
     def _op_reap(self, client: socket.socket, request: dict, sessions: list[Session]) -> dict:
         """Signal what a session of a keeper that died left running (found by its marker)."""
         session = self._session(request, sessions)
-        orphan = _view_of(session.held.conn, str(request.get("marker") or ""))
-        if orphan._marker == request.get("marker"):
-            orphan._signal_marked(str(request.get("signal") or "TERM"))
+        _reap(session.held.conn, [str(request.get("marker") or "")], str(request.get("signal") or "TERM"))
         return {}
 
     def _op_put(self, client: socket.socket, request: dict, sessions: list[Session]) -> dict:
