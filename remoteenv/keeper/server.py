@@ -96,6 +96,22 @@ def _reap(conn: Any, markers: list[str], signal: str = "TERM") -> None:
         _close_view(view)
 
 
+class _ShellFirst:
+    """A session view for facts.gather whose script goes to the connection's kept shell when that is
+    free (keeper.shell): a probe asked again and again then costs the host no SSH session."""
+
+    def __init__(self, view: Any, shell: Any) -> None:
+        self.view, self.shell, self.host = view, shell, view.host
+        self.home: str | None = None
+
+    def run_script(self, script: str, args: Any = (), *, timeout: float | None = None, **kwargs: Any) -> Any:
+        if not args and not kwargs:
+            result = self.shell.run(self.view, script, timeout)
+            if result is not None:
+                return result
+        return self.view.run_script(script, args, timeout=timeout, **kwargs)
+
+
 def _close_view(view: Any) -> None:
     fab = view._fabric
     sftp = getattr(fab, "_sftp", None) if fab is not None else None
@@ -495,7 +511,7 @@ class Keeper:
                 return {"miss": "no connection held"}
             view = _view_of(held.conn)
             try:
-                found_facts = facts.gather(view)
+                found_facts = facts.gather(_ShellFirst(view, self._shell_of(held)))
             finally:
                 _close_view(view)
         return {"facts": found_facts.to_json()}

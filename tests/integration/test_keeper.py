@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -370,6 +371,8 @@ def test_a_kept_probe_answers_without_loading_the_cli_and_says_the_same(fresh, t
     ordinary = remoteenv("--no-reuse", "probe", "h01", "--json", env=env)
     assert ordinary.code == 0, ordinary.err
     assert remoteenv("probe", "h01", "--json", env=env).code == 0  # the keeper now holds h01
+    host = bed.host("h01")
+    host.run("rm -f /tmp/remoteenv-shell-*/*")  # the kept shell's copies: the next probe's must come back
     proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "remoteenv", "probe", "h01", "--json"],
                           env={**env, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
                           capture_output=True, text=True, timeout=60)
@@ -383,6 +386,11 @@ def test_a_kept_probe_answers_without_loading_the_cli_and_says_the_same(fresh, t
         return facts
 
     assert comparable(proc.stdout) == comparable(ordinary.out)
+    # It went to the connection's kept shell, not to an SSH session of its own.
+    from remoteenv.facts import probe_script
+
+    digest = hashlib.sha256(probe_script().encode()).hexdigest()
+    assert digest in host.run("ls /tmp/remoteenv-shell-*/").stdout, "the probe did not go to the kept shell"
     # Another environment (here no ssh config: h01 is then just a name) is not answered from the
     # keeper's resolution: the ordinary path finds no such host.
     other = remoteenv("probe", "h01", "--json", env={**env, "REMOTEENV_SSH_CONFIG": str(tmp_path / "none")})
