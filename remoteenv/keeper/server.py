@@ -96,20 +96,16 @@ def _reap(conn: Any, markers: list[str], signal: str = "TERM") -> None:
         _close_view(view)
 
 
-class _ShellFirst:
-    """A session view for facts.gather whose script goes to the connection's kept shell when that is
-    free (keeper.shell): a probe asked again and again then costs the host no SSH session."""
+class _Scripts:
+    """What facts.gather needs of a connection (host, run_script, home), running its script through
+    `run(text, timeout)`: Keeper._script, the kept shell first."""
 
-    def __init__(self, view: Any, shell: Any) -> None:
-        self.view, self.shell, self.host = view, shell, view.host
+    def __init__(self, host: Any, run: Callable[[str, float | None], Any]) -> None:
+        self.host, self._run = host, run
         self.home: str | None = None
 
-    def run_script(self, script: str, args: Any = (), *, timeout: float | None = None, **kwargs: Any) -> Any:
-        if not args and not kwargs:
-            result = self.shell.run(self.view, script, timeout)
-            if result is not None:
-                return result
-        return self.view.run_script(script, args, timeout=timeout, **kwargs)
+    def run_script(self, script: str, *, timeout: float | None = None) -> Any:
+        return self._run(script, timeout)
 
 
 def _close_view(view: Any) -> None:
@@ -412,9 +408,7 @@ class Keeper:
                 running.append(session)
             try:
                 text, timeout = str(texts.get(str(item.get("script"))) or ""), item.get("timeout")
-                result = self._shell_of(held).run(session.view, text, timeout)
-                if result is None:
-                    result = session.view.run("/bin/sh -s", stdin=text, timeout=timeout, _plain=True)
+                result = self._script(held, session.view, text, timeout)
                 answer({"item": item.get("id"), "result": _result_json(result)})
             except RemoteenvError as exc:
                 answer({"item": item.get("id"), "error": wire.encode_error(exc)})
@@ -474,6 +468,12 @@ class Keeper:
                 held.shell = RemoteShell(held.conn, lambda marker, key=held.key: self._lost_script(key, marker))
             return held.shell
 
+    def _script(self, held: Held, view: Any, text: str, timeout: float | None) -> Any:
+        """Script `text` (no arguments) for `view`: in the connection's kept shell when that is free (no
+        SSH session for the host to make), else in a session, as `/bin/sh -s` in both."""
+        result = self._shell_of(held).run(view, text, timeout)
+        return result if result is not None else view.run("/bin/sh -s", stdin=text, timeout=timeout, _plain=True)
+
     def _lost_script(self, key: str, marker: str) -> None:
         with self.lock:
             self.lost.setdefault(key, set()).add(marker)
@@ -511,7 +511,8 @@ class Keeper:
                 return {"miss": "no connection held"}
             view = _view_of(held.conn)
             try:
-                found_facts = facts.gather(_ShellFirst(view, self._shell_of(held)))
+                found_facts = facts.gather(_Scripts(view.host, lambda text, timeout: self._script(
+                    held, view, text, timeout)))
             finally:
                 _close_view(view)
         return {"facts": found_facts.to_json()}
