@@ -51,20 +51,23 @@ def main(argv: list[str]) -> int:
             host = resolve(inventory, record.host)
             tunnel = Tunnel(host, forwards, api.connect_options(inventory), backend=record.backend,
                             on_event=on_event)
+
+        def stop(signum: int, frame: object) -> None:
+            # At once, not at the next turn of keep()'s loop: `remoteenv down` waits for this process.
+            tunnel.stopping.set()
+            tunnel.backend.close()
+
+        # Before the tunnel opens, not after: ssh runs in a session of its own, so a stop that came
+        # while it was opening (`up` giving up a tunnel aimed at where the server was last time) and
+        # found Python's default action would leave it holding the local port.
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, stop)
         tunnel.open()
     except RemoteenvError as exc:
         record.state, record.message = "failed", exc.one_line()
         record.save()
         log(f"failed: {exc.one_line()}")
         return 1
-
-    def stop(signum: int, frame: object) -> None:
-        # At once, not at the next turn of keep()'s loop: `remoteenv down` waits for this process.
-        tunnel.stopping.set()
-        tunnel.backend.close()
-
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, stop)
     tunnel.keep()
     records.remove(record)
     return 0
