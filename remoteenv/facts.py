@@ -190,6 +190,12 @@ class HostFacts:
         }
 
 
+def json_text(facts: HostFacts) -> str:
+    """What `remoteenv probe HOST --json` prints (cli/output.print_json's form), for the paths that
+    print it without the command line: remoteenv.cli.fast and, for it, the keeper."""
+    return json.dumps(facts.to_json(), indent=2, sort_keys=False, default=str) + "\n"
+
+
 def probe_script(queries: list[Query] | tuple[Query, ...] = (), *, brief: bool = False) -> str:
     # `brief` in the text, not an argument: a script without arguments is the same text on every
     # host and every run, which a kept connection's shell keeps and does not need sent again.

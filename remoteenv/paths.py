@@ -5,40 +5,25 @@ from __future__ import annotations
 
 import os
 import stat
-import sys
 from pathlib import Path
 
+from remoteenv import xdg
 from remoteenv.errors import ConfigError
 
 
-def _user_dir(kind: str) -> str:
-    """platformdirs' user_{kind}_dir for remoteenv. On Linux its XDG rule is read here directly:
-    importing platformdirs (and the tempfile and shutil it pulls in) costs more than a kept
-    connection's whole `probe`."""
-    if sys.platform.startswith("linux"):
-        variable, default = {"config": ("XDG_CONFIG_HOME", "~/.config"), "state": ("XDG_STATE_HOME", "~/.local/state"),
-                             "cache": ("XDG_CACHE_HOME", "~/.cache")}[kind]
-        base = os.environ.get(variable, "").strip()
-        # The XDG spec: a relative path in these variables is invalid and ignored.
-        return os.path.join(base if os.path.isabs(base) else os.path.expanduser(default), "remoteenv")
-    from platformdirs import PlatformDirs
-
-    return getattr(PlatformDirs("remoteenv", appauthor=False), f"user_{kind}_dir")
-
-
 def config_dir() -> Path:
-    return Path(os.environ.get("REMOTEENV_CONFIG_DIR") or _user_dir("config"))
+    return Path(xdg.own_dir("config"))
 
 
 def state_dir() -> Path:
     """Local state (reports, logs, sandbox, tunnels). Created private: it may hold keys and tokens."""
-    path = Path(os.environ.get("REMOTEENV_STATE_DIR") or _user_dir("state"))
+    path = Path(xdg.own_dir("state"))
     ensure_private_dir(path)
     return path
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("REMOTEENV_CACHE_DIR") or _user_dir("cache"))
+    return Path(xdg.own_dir("cache"))
 
 
 def ensure_private_dir(path: Path) -> Path:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
+
+# typing is not imported at run time: every command starts here, the fast probe included.
+TYPE_CHECKING = False
 
 if TYPE_CHECKING:
     import typer

@@ -2,20 +2,24 @@
 
 Scripts call this in loops. With the connection held by the keeper, the host's answer takes a few
 milliseconds, and Python's own start a few tens: Typer, rich, the inventory readers and paramiko
-would cost many times that. So first this path imports only the standard library's socket and json:
+would cost many times that. So first this path imports only the C layers of sockets and JSON:
 the keeper, which has everything loaded, resolves HOST as this command would (same working
-directory, inventory and environment) and probes over the held connection. On a miss (no keeper,
-no connection held, another environment) the probe runs here, still without Typer. Only the
-plainest form takes this path (one host named outright, no option but -i); it prints what the
-ordinary path prints, errors and exit codes included.
+directory, inventory and environment), probes over the held connection and sends back the text to
+print. On a miss (no keeper, no connection held, another environment) the probe runs here, still
+without Typer. Only the plainest form takes this path (one host named outright, no option but -i);
+it prints what the ordinary path prints, errors and exit codes included.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import socket
 import sys
+
+# Not the json and socket modules: their Python layers (re, enum, selectors) would be a fifth of a
+# kept probe's time. Their C layers hold all this path needs.
+from _json import encode_basestring_ascii
+from _socket import AF_UNIX, SOCK_STREAM
+from _socket import socket as unix_socket
 
 
 def _plain_probe(argv: list[str]) -> tuple[str | None, str] | None:
@@ -48,7 +52,7 @@ def try_fast(argv: list[str]) -> int | None:
 def _here(plain: tuple[str | None, str]) -> int | None:
     from remoteenv.cli.errors import exit_code_of
 
-    found: list[dict] = []
+    found: list[str] = []
 
     def probe() -> int | None:
         from remoteenv import api, facts
@@ -61,31 +65,44 @@ def _here(plain: tuple[str | None, str]) -> int | None:
         config = SSHConfigFile()
         host = resolve(inv, plain[1], config)
         with connect(host, api.connect_options(inv, ssh_config=config)) as conn:
-            found.append(facts.gather(conn).to_json())
+            found.append(facts.json_text(facts.gather(conn)))
         return 0
 
     code = exit_code_of(probe)
     if code == 0:
-        sys.stdout.write(json.dumps(found[0], indent=2, sort_keys=False, default=str) + "\n")
+        sys.stdout.write(found[0])
     return code
+
+
+def to_json(value: object) -> str:
+    """json.dumps(value, separators=(",", ":")) for what a request holds: str, None, bool and dicts
+    of them, with the same C string encoder."""
+    if isinstance(value, str):
+        return encode_basestring_ascii(value)
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{to_json(str(k))}:{to_json(v)}" for k, v in value.items()) + "}"
+    raise TypeError(f"not in a fast request: {type(value).__name__}")
 
 
 def _from_keeper(plain: tuple[str | None, str]) -> int | None:
     from remoteenv import keeper
     from remoteenv.keeper import wire
 
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    request = {"op": "probe", "name": plain[1], "inventory": plain[0], "cwd": os.getcwd(),
+               "env": keeper.resolution_env()}
+    sock = unix_socket(AF_UNIX, SOCK_STREAM)
     try:
         sock.settimeout(60)
-        sock.connect(str(keeper.socket_path()))
-        wire.send_json(sock, {"op": "probe", "name": plain[1], "inventory": plain[0], "cwd": os.getcwd(),
-                              "env": keeper.resolution_env()})
-        reply = wire.receive_json(sock)
-    except (OSError, ValueError, wire.WireClosed):
+        sock.connect(keeper.socket_file())
+        wire.send(sock, wire.JSON, to_json(request).encode("ascii"))
+        kind, text = wire.receive(sock)  # the facts as text, else a reply saying why not
+    except (OSError, wire.WireClosed):
         return None
     finally:
         sock.close()
-    if not reply.get("ok") or "facts" not in reply:
+    if kind != wire.OUTPUT:
         return None  # a miss or an error: the ordinary path says it properly
-    sys.stdout.write(json.dumps(reply["facts"], indent=2, sort_keys=False, default=str) + "\n")
+    sys.stdout.write(text.decode())
     return 0

@@ -12,7 +12,13 @@ turns it off.
 from __future__ import annotations
 
 import os
-from pathlib import Path
+
+from remoteenv import xdg
+
+# Not imported at run time: the fast probe loads this module, and pathlib is a tenth of its time.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
 
 DEFAULT_PERSIST = 600.0  # seconds: ssh's ControlPersist idea, 10 minutes
 
@@ -35,6 +41,11 @@ def folder() -> Path:
 
 def socket_path() -> Path:
     return folder() / "keeper.sock"
+
+
+def socket_file() -> str:
+    """socket_path() as a string, with nothing created: all the fast probe needs to find a keeper."""
+    return os.path.join(xdg.own_dir("state"), "keeper", "keeper.sock")
 
 
 def parse_persist(value: object) -> float | None:

@@ -8,11 +8,15 @@ A frame is a 4-byte big-endian length, a 1-byte kind, then the payload. Kinds:
 
 from __future__ import annotations
 
-import json
-import select
-import socket
 import struct
-from typing import Any
+
+# The fast probe loads this module: json (and the re it imports), the socket module's Python layer,
+# select and typing stay out of its start-up (it speaks through the C socket object, which has
+# everything used here, and sends and reads frames, not JSON).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import socket
+    from typing import Any
 
 JSON, OUTPUT, DATA = b"J", b"O", b"D"
 _HEAD = struct.Struct(">IB")
@@ -28,6 +32,8 @@ def send(sock: socket.socket, kind: bytes, payload: bytes) -> None:
 
 
 def send_json(sock: socket.socket, obj: dict[str, Any]) -> None:
+    import json
+
     send(sock, JSON, json.dumps(obj, separators=(",", ":")).encode())
 
 
@@ -54,6 +60,8 @@ def receive_json(sock: socket.socket) -> dict[str, Any]:
     kind, payload = receive(sock)
     if kind != JSON:
         raise WireClosed(f"expected a JSON frame, got {kind!r}")
+    import json
+
     obj = json.loads(payload)
     if not isinstance(obj, dict):
         raise WireClosed("expected a JSON object")
@@ -82,6 +90,9 @@ def decode_error(data: dict[str, Any]) -> Exception:
 def splice(a: Any, b: Any) -> None:
     """Copy bytes both ways between two sockets (or a socket and an SSH channel) until both sides
     have finished sending; a side that finishes has the other's write side shut, as TCP does."""
+    import select
+    import socket
+
     open_ends = {a: b, b: a}
     try:
         while open_ends:
@@ -107,6 +118,8 @@ def splice(a: Any, b: Any) -> None:
 def stop_listening(listener: socket.socket) -> None:
     """Close a listening socket for good: shutdown first, or a thread blocked in accept() keeps
     taking connections on it (close alone does not wake it on Linux)."""
+    import socket
+
     for stop in (lambda: listener.shutdown(socket.SHUT_RDWR), listener.close):
         try:
             stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import struct
 import threading
@@ -174,3 +175,24 @@ def test_a_fleet_dialling_at_once_starts_one_keeper(monkeypatch, tmp_path):
         for s in [*socks, *listeners]:
             if s is not None:
                 s.close()
+
+
+@pytest.mark.parametrize("value", [
+    {}, {"op": "probe", "name": "gpu-box", "inventory": None, "reuse": True, "off": False},
+    {"cwd": "/home/ada/d\u00e9p\u00f4t \"q\" \\ \t\n\x00\x1f\x7f", "surrogate": "/tmp/\udcff\udc80",
+     "env": {"HOME": "/root", "SHELL": None, "LANG": "\u65e5\u672c\U0001f600"}},
+])
+def test_the_fast_probes_request_is_what_json_would_write(value):
+    from remoteenv.cli import fast
+
+    assert fast.to_json(value) == json.dumps(value, separators=(",", ":"))
+
+
+def test_the_fast_probe_finds_the_keepers_socket_where_the_keeper_listens(monkeypatch, tmp_path):
+    for state in (None, str(tmp_path / "state")):
+        if state is None:
+            monkeypatch.delenv("REMOTEENV_STATE_DIR", raising=False)
+            monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
+        else:
+            monkeypatch.setenv("REMOTEENV_STATE_DIR", state)
+        assert keeper.socket_file() == str(keeper.socket_path())

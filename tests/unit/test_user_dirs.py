@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from platformdirs import PlatformDirs
 
-from remoteenv import paths
+from remoteenv import xdg
 
 XDG = ("XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME")
 
@@ -22,4 +22,4 @@ def test_the_same_folders_as_platformdirs(monkeypatch, tmp_path, env, kind):
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    assert paths._user_dir(kind) == getattr(PlatformDirs("remoteenv", appauthor=False), f"user_{kind}_dir")
+    assert xdg.user_dir(kind) == getattr(PlatformDirs("remoteenv", appauthor=False), f"user_{kind}_dir")
