@@ -88,33 +88,49 @@ gpu_report() {
     # Builtins where they do: on a fleet refreshed every few seconds each process counts.
     g_t=
     if command -v timeout >/dev/null 2>&1; then g_t="timeout 15"; fi
+    # Every nvidia-smi starts the driver's library, a good part of a second on a large host: the
+    # processes' query runs beside the GPUs', so a report waits for the slower, not for both. Each
+    # line is one write, so the two never mix within a line.
+    gpu_apps &
     g_rc=0
     g_out=$($g_t nvidia-smi --query-gpu=index,uuid,name,memory.used,memory.total,utilization.gpu,temperature.gpu,power.draw,power.limit,driver_version \
         --format=csv,noheader,nounits 2>&1) || g_rc=$?
     if [ "$g_rc" != 0 ]; then
         printf 'gpuerr\t%s\t%s\n' "$g_rc" "${g_out%%
 *}"
-        return 0
-    fi
-    printf '%s\n' "$g_out" | while IFS= read -r g_line; do [ -z "$g_line" ] || printf 'gpu\t%s\n' "$g_line"; done
-    g_apps=$($g_t nvidia-smi --query-compute-apps=gpu_uuid,pid,used_memory --format=csv,noheader,nounits \
-        2>/dev/null) || g_apps=
-    g_pids=
-    g_nl='
+    else
+        g_nl='
 '
-    while [ -n "$g_apps" ]; do
-        g_line=${g_apps%%"$g_nl"*}
-        case $g_apps in *"$g_nl"*) g_apps=${g_apps#*"$g_nl"} ;; *) g_apps= ;; esac
-        [ -n "$g_line" ] || continue
-        printf 'app\t%s\n' "$g_line"
-        g_pid=${g_line#*,}
-        g_pid=${g_pid%%,*}
-        g_pid=${g_pid# }
-        case $g_pid in '' | *[!0-9]*) ;; *) g_pids="$g_pids${g_pids:+,}$g_pid" ;; esac
+        while [ -n "$g_out" ]; do  # no pipeline: two processes fewer
+            g_line=${g_out%%"$g_nl"*}
+            case $g_out in *"$g_nl"*) g_out=${g_out#*"$g_nl"} ;; *) g_out= ;; esac
+            [ -z "$g_line" ] || printf 'gpu\t%s\n' "$g_line"
+        done
+    fi
+    wait
+    return 0
+}
+# gpu_apps: gpu_report's app and ps lines (run beside its GPU query; an app whose GPU the report
+# lacks is dropped by the reader).
+gpu_apps() {
+    a_apps=$($g_t nvidia-smi --query-compute-apps=gpu_uuid,pid,used_memory --format=csv,noheader,nounits \
+        2>/dev/null) || a_apps=
+    a_pids=
+    a_nl='
+'
+    while [ -n "$a_apps" ]; do
+        a_line=${a_apps%%"$a_nl"*}
+        case $a_apps in *"$a_nl"*) a_apps=${a_apps#*"$a_nl"} ;; *) a_apps= ;; esac
+        [ -n "$a_line" ] || continue
+        printf 'app\t%s\n' "$a_line"
+        a_pid=${a_line#*,}
+        a_pid=${a_pid%%,*}
+        a_pid=${a_pid# }
+        case $a_pid in '' | *[!0-9]*) ;; *) a_pids="$a_pids${a_pids:+,}$a_pid" ;; esac
     done
-    [ -n "$g_pids" ] || return 0
+    [ -n "$a_pids" ] || return 0
     # procps cuts `user` at 8 characters, so user:32; busybox knows only `user`.
-    { ps -o pid=,user:32=,args= -p "$g_pids" 2>/dev/null || ps -o pid=,user=,args= -p "$g_pids" 2>/dev/null; } |
-        while read -r g_line; do printf 'ps\t%s\n' "$g_line"; done
+    { ps -o pid=,user:32=,args= -p "$a_pids" 2>/dev/null || ps -o pid=,user=,args= -p "$a_pids" 2>/dev/null; } |
+        while read -r a_line; do printf 'ps\t%s\n' "$a_line"; done
     return 0
 }

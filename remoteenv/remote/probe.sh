@@ -68,10 +68,14 @@ for tool in curl wget timeout sha256sum setsid nohup bash; do
 done
 
 if have nvidia-smi; then
-    report=$(gpu_report)  # lines keyed gpu, app, ps, gpuerr (lib.sh)
+    # The CUDA version is only in nvidia-smi's banner: asked beside gpu_report's queries, as they are
+    # beside each other (lines keyed gpu, app, ps, gpuerr; lib.sh), one write per line.
+    report=$({
+        nvidia-smi 2>/dev/null | sed -n "/CUDA Version: *[0-9]/{s/.*CUDA Version: *\([0-9][0-9.]*\).*/cuda${T}\1/p;q;}" &
+        gpu_report
+        wait
+    })
     [ -z "$report" ] || emit "$report"
-    cuda=$(nvidia-smi 2>/dev/null | sed -n 's/.*CUDA Version: *\([0-9][0-9.]*\).*/\1/p' | head -n 1)
-    emit "cuda${T}${cuda}"
 fi
 
 # Conda installs: the usual prefixes, `conda` on PATH, and prefixes conda itself recorded.
