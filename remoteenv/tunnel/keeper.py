@@ -35,6 +35,7 @@ def main(argv: list[str]) -> int:
             record.state, record.message = state, event.message
             record.save()
 
+    tunnel: Tunnel | None = None
     try:
         forwards = [Forward(int(f["local_port"]), str(f["remote"]), str(f.get("label", ""))) for f in record.forwards]
         if record.backend == "openssh" and record.argv:
@@ -64,11 +65,13 @@ def main(argv: list[str]) -> int:
             signal.signal(sig, stop)
         tunnel.open()
     except RemoteenvError as exc:
-        record.state, record.message = "failed", exc.one_line()
-        record.save()
-        log(f"failed: {exc.one_line()}")
-        return 1
-    tunnel.keep()
+        if tunnel is None or not tunnel.stopping.is_set():
+            record.state, record.message = "failed", exc.one_line()
+            record.save()
+            log(f"failed: {exc.one_line()}")
+            return 1
+        # Stopped while it opened: the open gave up because of the stop, which is not a failure.
+    tunnel.keep()  # at once when stopped; it closes the backend either way
     records.remove(record)
     return 0
 

@@ -100,12 +100,14 @@ class OpenSSHBackend(Backend):
 
     def open(self, timeout: float) -> None:
         self._error = ""
-        self._proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.PIPE, start_new_session=True)
+        proc = self._proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                             stderr=subprocess.PIPE, start_new_session=True)
         deadline = time.monotonic() + timeout
         while True:
-            if self._proc.poll() is not None:
-                self._error = self._stderr() or f"ssh exited {self._proc.returncode}"
+            if self._proc is not proc:  # close() while it opened (a detached tunnel's stop signal)
+                raise TunnelError(f"{self.host.name}: the tunnel was closed while it opened")
+            if proc.poll() is not None:
+                self._error = self._stderr() or f"ssh exited {proc.returncode}"
                 raise TunnelError(f"{self.host.name}: ssh -L failed: {self._error}", _hint(self._error))
             if all(listening(f.local_port) for f in self.forwards):
                 return
