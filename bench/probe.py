@@ -7,6 +7,7 @@ Two ways, each interleaved with `ssh HOST true` (a fresh process and a fresh SSH
   Goal: ratio at most 2.0.
 - kept: the connection keeper already holds the connection (an earlier command signed in), as every
   later command within its idle time finds it. Goal: ratio at most 0.5.
+remoteenv runs as an installed copy does, without the editable install's import hook (_common.py).
 """
 
 from __future__ import annotations

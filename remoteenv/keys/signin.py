@@ -13,18 +13,17 @@ from __future__ import annotations
 
 import getpass
 import logging
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from remoteenv.errors import AuthFailed, ConnectError, ConnectTimeout, HostUnreachable
+from remoteenv.errors import AuthFailed, HostUnreachable
 from remoteenv.inventory.model import Host
 from remoteenv.keys import askpass
 from remoteenv.sshlib import load_paramiko
 from remoteenv.transport import ConnectOptions, hostkeys
 
 # Direct connections, never a keeper's: what keys proves must be proven on a connection of its own.
-from remoteenv.transport.connection import DEFAULT_CONNECT_TIMEOUT, Connection, connect
+from remoteenv.transport.connection import DEFAULT_CONNECT_TIMEOUT, Connection, connect, open_client
 
 paramiko = load_paramiko()
 
@@ -102,9 +101,9 @@ def open_unauthenticated(host: Host, options: ConnectOptions) -> Unauthenticated
         client.set_missing_host_key_policy(hostkeys.VerifyPolicy(
             host.name, options.accept_new_host_key, hashed=host.hash_known_hosts, user_files=user_files))
         timeout = options.connect_timeout or host.connect_timeout or DEFAULT_CONNECT_TIMEOUT
-        _open(client, host, dict(hostname=host.hostname, port=host.port, username=user, sock=sock,
+        open_client(client, dict(hostname=host.hostname, port=host.port, username=user, sock=sock,
                                  look_for_keys=False, allow_agent=False, timeout=timeout,
-                                 banner_timeout=timeout, auth_timeout=timeout))
+                                 banner_timeout=timeout, auth_timeout=timeout), host, [])
         return Unauthenticated(host, client, jumps)
     except BaseException:
         for jump in reversed(jumps):
@@ -140,29 +139,6 @@ def _through_jump(host: Host, options: ConnectOptions) -> tuple[paramiko.Channel
         raise HostUnreachable(host.name, f"jump host {last.name} cannot reach {host.hostname}:{host.port}: {exc}",
                               "check the address as the jump host sees it") from None
     return chan, via
-
-
-def _open(client: paramiko.SSHClient, host: Host, kwargs: dict) -> None:
-    where = f"{host.hostname}:{host.port}"
-    try:
-        client.connect(**kwargs)
-    except ConnectError:
-        raise
-    except paramiko.BadHostKeyException as exc:
-        raise hostkeys.mismatch_error(host.name, hostkeys.host_key_name(host.hostname, host.port), exc.key) from None
-    except paramiko.ssh_exception.NoValidConnectionsError as exc:
-        reasons = "; ".join(sorted({e.strerror or str(e) for e in exc.errors.values()}))
-        raise HostUnreachable(host.name, f"cannot connect to {where}: {reasons}",
-                              "is sshd running there, and is the address right?") from None
-    except TimeoutError:
-        raise ConnectTimeout(host.name, f"no answer from {where}",
-                             "check that the host is up and reachable (VPN, firewall, address)") from None
-    except socket.gaierror:
-        raise HostUnreachable(host.name, f"cannot resolve hostname '{host.hostname}'",
-                              "check the name, or set hostname in the inventory or ~/.ssh/config") from None
-    except (paramiko.SSHException, OSError, EOFError) as exc:
-        raise HostUnreachable(host.name, f"SSH handshake with {where} failed: {exc}",
-                              "check that an SSH server listens there") from None
 
 
 def _lost(host: Host, exc: BaseException) -> HostUnreachable:

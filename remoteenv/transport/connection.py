@@ -384,7 +384,7 @@ def _connect_direct(host: Host, options: ConnectOptions, sock: paramiko.Channel 
     started = time.monotonic()
     log.debug("%s: connecting to %s:%s as %s%s", host.name, host.hostname, host.port, kwargs["username"],
               " through a jump host" if sock is not None else "")
-    _open(client, kwargs, host, missing)
+    open_client(client, kwargs, host, missing)
     log.debug("%s: connected and authenticated in %.3fs", host.name, time.monotonic() - started)
     keepalive.watch(client.get_transport(), host.name, *keepalive.settings(host, options))
     return Connection(host, client)
@@ -457,8 +457,9 @@ def _socket_error(name: str, where: str, errors: list[OSError]) -> HostUnreachab
     return HostUnreachable(name, f"cannot connect to {where}: {why}", "check the address and your network")
 
 
-def _open(client: paramiko.SSHClient, kwargs: dict, host: Host, missing_keys: list[str]) -> None:
-    """client.connect(), with paramiko's and the OS's exceptions turned into remoteenv's typed ones."""
+def open_client(client: paramiko.SSHClient, kwargs: dict, host: Host, missing_keys: list[str]) -> None:
+    """client.connect(), with paramiko's and the OS's exceptions turned into remoteenv's typed ones
+    (the key sign-in here, and keys/signin's password one, which connects without keys)."""
     name = host.name
     where = f"{host.hostname}:{host.port}"
     try:

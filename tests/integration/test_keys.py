@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 import shlex
+import socket
 import stat
 import subprocess
+import time
 from pathlib import Path
 
 import paramiko
@@ -191,6 +193,36 @@ def test_wrong_password_is_one_clear_error_and_changes_nothing(make_testbed, tmp
     assert len(answers.prompts()) == 1  # an askpass program would give the same answer again
     assert host.run("test -e ~/.ssh", check=False).returncode == 1  # no ~/.ssh made
     assert password_login(host, host.password) == "ok"  # the account is as it was
+
+
+def test_setup_on_a_port_that_is_not_ssh_is_one_clear_error_and_asks_nothing(make_testbed, tmp_path):
+    # Nothing is asked before the host has answered as an SSH server: a password typed for a web
+    # server would be wasted, or worse, sent to it.
+    bed = make_testbed(1, auth={"h01": "password"}, keyless=["h01"])
+    needs_netns(bed)
+    host = bed.host("h01")
+    host.run("setsid python3 -m http.server 18091 >/dev/null 2>&1 </dev/null &")
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection((host.address, 18091), timeout=2).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the web server did not start"
+                time.sleep(0.1)
+        with open(bed.client.ssh_config, "a") as config:
+            config.write(f"\nHost web\n    HostName {host.address}\n    Port 18091\n    User {host.user}\n")
+        answers = Answers(tmp_path, host.password)
+        env = env_with(bed, answers, REMOTEENV_CONNECT_TIMEOUT="2")
+        result = remoteenv("keys", "setup", "web", env=env)
+        assert result.code == 3, result.err
+        problems = [line for line in result.err.splitlines() if line.startswith("error:")]
+        assert problems == [f"error: web: no answer from {host.address}:18091 (the SSH server did not greet us)"], \
+            result.err
+        assert "Traceback" not in result.err and answers.prompts() == []
+    finally:
+        host.run("pkill -f 'http.server 18091' || true", check=False)
 
 
 def test_setup_through_keyboard_interactive(make_testbed, tmp_path):
