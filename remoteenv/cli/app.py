@@ -107,6 +107,9 @@ def make_app(argv: list[str] | None = None) -> typer.Typer:
     only = command_of(argv) if argv is not None else None
     for name in [COMMANDS[only]] if only else COMMAND_MODULES:
         import_module(f"remoteenv.cli.{name}").register(built)
+    from remoteenv.cli.helptext import reflow_app
+
+    reflow_app(built)
     return built
 
 
