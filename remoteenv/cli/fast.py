@@ -94,9 +94,14 @@ def _from_keeper(plain: tuple[str | None, str]) -> int | None:
                "env": keeper.resolution_env()}
     sock = unix_socket(AF_UNIX, SOCK_STREAM)
     try:
-        sock.settimeout(60)
+        # A ping first, in the same write: a keeper that does not answer it at once is stuck, and the
+        # ordinary path says so and goes on without it (keeper.client.dial).
+        sock.settimeout(5)
         sock.connect(keeper.socket_file())
-        wire.send(sock, wire.JSON, to_json(request).encode("ascii"))
+        sock.sendall(b"".join(wire.frame(wire.JSON, to_json(r).encode("ascii")) for r in ({"op": "ping"}, request)))
+        if wire.receive(sock)[0] != wire.JSON:
+            return None
+        sock.settimeout(60)
         kind, text = wire.receive(sock)  # the facts as text, else a reply saying why not
     except (OSError, wire.WireClosed):
         return None

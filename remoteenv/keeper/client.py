@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -33,6 +34,10 @@ from remoteenv.transport.scripted import Scripted, short_command
 log = logging.getLogger("remoteenv.keeper")
 
 START_WAIT = 10.0  # seconds for a new keeper to listen (it imports paramiko first)
+# Seconds a running keeper has to answer a ping before a command goes on without it. Every client
+# has a thread of its own there, so a working keeper answers in microseconds, however busy; one
+# that does not is stopped (SIGSTOP, a debugger) or stuck.
+ANSWER_WAIT = 5.0
 REOPEN_TRIES = 5  # dials after the keeper went away: the first may reach the dying one
 
 
@@ -61,19 +66,81 @@ def _dial(path: Path) -> socket.socket | None:
         return None
 
 
+class KeeperStuck(RemoteenvError):
+    """A keeper runs but does not answer."""
+
+    def __init__(self, pid: int | None) -> None:
+        which = f"pid {pid}" if pid else "its pid unknown"
+        super().__init__(f"the connection keeper ({which}) does not answer",
+                         f"end it (kill {pid}); the next command starts another" if pid else
+                         "end the stuck `python -m remoteenv.keeper` process")
+        self.pid = pid
+
+
+_stuck: list[KeeperStuck] = []  # said once per process
+
+
+def _peer_pid(sock: socket.socket) -> int | None:
+    try:
+        pid, _, _ = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
+        return pid or None
+    except (AttributeError, OSError, struct.error):
+        return None
+
+
+def _answering(sock: socket.socket) -> socket.socket | None:
+    """`sock` when the keeper behind it answers a ping in time. None when it closes (a keeper that
+    is ending: the caller may start another); KeeperStuck when it says nothing."""
+    try:
+        sock.settimeout(ANSWER_WAIT)
+        wire.send_json(sock, {"op": "ping"})
+        wire.receive_json(sock)
+        sock.settimeout(None)
+        return sock
+    except TimeoutError:
+        stuck = KeeperStuck(_peer_pid(sock))
+        sock.close()
+        raise stuck from None
+    except (OSError, ValueError, wire.WireClosed):
+        sock.close()
+        return None
+
+
 def dial(spawn: bool = True) -> socket.socket | None:
-    """A socket to this user's keeper, starting one when there is none (and `spawn`)."""
+    """A socket to this user's keeper, starting one when there is none (and `spawn`).
+
+    A keeper that runs but does not answer is gone round: None, and the command goes on without it
+    (saying so once); `stuck()` then names it."""
+    try:
+        return _dial_keeper(spawn)
+    except KeeperStuck as exc:
+        if not _stuck:
+            _stuck.append(exc)
+            print(f"warning: {exc.message}; going on without it ({exc.hint})", file=sys.stderr)
+        return None
+
+
+def stuck() -> KeeperStuck | None:
+    """Why dial() found no keeper to use, when one runs but did not answer."""
+    return _stuck[0] if _stuck else None
+
+
+def _dial_keeper(spawn: bool) -> socket.socket | None:
     path = keeper.socket_path()
     if len(os.fsencode(path)) > 100:  # AF_UNIX paths are limited to about 104 bytes
         log.debug("keeper socket path too long: %s", path)
         return None
     sock = _dial(path)
+    if sock is not None:
+        sock = _answering(sock)
     if sock is not None or not spawn:
         return sock
     # A fleet's hosts all dial at once: one of this process's threads starts the keeper, the others
     # wait for it (50 Python start-ups where one is needed would cost seconds of CPU).
     with _spawning:
         sock = _dial(path)
+        if sock is not None:
+            sock = _answering(sock)
         if sock is not None:
             return sock
         try:
@@ -429,8 +496,9 @@ def listen(host: Host, options: ConnectOptions, tunnel_id: str, forwards: list[t
 
 
 def request(op: str, **fields: Any) -> dict[str, Any] | None:
-    """One request to a running keeper (list, disconnect); None when no keeper runs."""
-    sock = dial(spawn=False)
+    """One request to a running keeper (list, disconnect); None when no keeper runs, KeeperStuck
+    when one runs and does not answer."""
+    sock = _dial_keeper(spawn=False)
     if sock is None:
         return None
     try:

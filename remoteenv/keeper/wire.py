@@ -27,8 +27,12 @@ class WireClosed(ConnectionError):
     """The other side went away (mid-frame or between frames)."""
 
 
+def frame(kind: bytes, payload: bytes) -> bytes:
+    return _HEAD.pack(len(payload), kind[0]) + payload
+
+
 def send(sock: socket.socket, kind: bytes, payload: bytes) -> None:
-    sock.sendall(_HEAD.pack(len(payload), kind[0]) + payload)
+    sock.sendall(frame(kind, payload))
 
 
 def send_json(sock: socket.socket, obj: dict[str, Any]) -> None:

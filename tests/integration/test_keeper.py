@@ -423,3 +423,28 @@ def test_an_idle_connection_closes_after_ssh_configs_control_persist():
     finally:
         remoteenv("disconnect", env=env)
         bed.close()
+
+
+def test_a_keeper_that_does_not_answer_is_gone_round_and_named(fresh):
+    # A stopped keeper (SIGSTOP; a debugger; a stuck process) still accepts connections: the kernel
+    # queues them. Commands must not wait for it for ever.
+    bed = fresh
+    env = kept_env(bed)
+    assert remoteenv("probe", "h01", "--json", env=env).code == 0
+    pid = keeper_pid(bed)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        start = time.monotonic()
+        fast = remoteenv("probe", "h01", "--json", env=env, timeout=120)
+        assert fast.code == 0, fast.err
+        assert json.loads(fast.out)["hostname"]
+        assert f"the connection keeper (pid {pid}) does not answer" in fast.err and f"kill {pid}" in fast.err
+        ordinary = remoteenv("probe", "h01", env=env, timeout=120)
+        assert ordinary.code == 0 and ordinary.err.count("does not answer") == 1, ordinary.err
+        listed = remoteenv("connections", env=env, timeout=120)
+        assert listed.code != 0 and f"error: the connection keeper (pid {pid}) does not answer" in listed.err
+        assert "no keeper runs" not in listed.out
+        assert time.monotonic() - start < 60
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert remoteenv("connections", "--json", env=env).code == 0  # answering again

@@ -153,11 +153,28 @@ def test_a_fleet_dialling_at_once_starts_one_keeper(monkeypatch, tmp_path):
     def start_keeper(argv, **kwargs):  # a keeper that takes a while to listen, as a real one does
         started.append(argv)
 
+        def answer(conn: socket.socket) -> None:  # pings, as a keeper answers them
+            try:
+                while wire.receive_json(conn).get("op") == "ping":
+                    wire.send_json(conn, {"ok": True})
+            except (OSError, wire.WireClosed):
+                pass
+
+        def serve(listener: socket.socket) -> None:
+            while True:
+                try:
+                    conn, _ = listener.accept()
+                except OSError:
+                    return
+                listeners.append(conn)
+                threading.Thread(target=answer, args=(conn,), daemon=True).start()
+
         def listen() -> None:
             listener = socket.socket(socket.AF_UNIX)
             listener.bind(str(path))
             listener.listen(64)
             listeners.append(listener)
+            threading.Thread(target=serve, args=(listener,), daemon=True).start()
 
         threading.Timer(0.2, listen).start()
 
@@ -174,6 +191,8 @@ def test_a_fleet_dialling_at_once_starts_one_keeper(monkeypatch, tmp_path):
     finally:
         for s in [*socks, *listeners]:
             if s is not None:
+                if s in listeners:
+                    wire.stop_listening(s)
                 s.close()
 
 
