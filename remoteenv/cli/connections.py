@@ -59,17 +59,23 @@ def disconnect(
       remoteenv disconnect            (all of them; the keeper ends)
     """
     from remoteenv.keeper import client
+    from remoteenv.tunnel import records
 
     started = time.monotonic()
     reply = client.request("disconnect", names=names or None)
     closed = reply["closed"] if reply else []
+    tunnels = sorted(reply.get("tunnels") or []) if reply else []
+    for record in records.load_all(prune=False):  # the detached tunnels the keeper hosted for them
+        if record.hosted and record.id in tunnels:
+            records.remove(record)
     if as_json:
-        print_json({"closed": closed, "keeper_running": bool(reply) and bool(names)})
+        print_json({"closed": closed, "tunnels": tunnels, "keeper_running": bool(reply) and bool(names)})
         return
     if not closed:
         console().print("No kept connection to close" + ("" if reply else " (no keeper runs)") + ".")
     else:
-        console().print(f"Closed {', '.join(closed)} ({time.monotonic() - started:.2f}s).")
+        ended = f"; detached tunnels ended with them: {', '.join(tunnels)}" if tunnels else ""
+        console().print(f"Closed {', '.join(closed)} ({time.monotonic() - started:.2f}s){ended}.")
 
 
 def register(app: typer.Typer) -> None:

@@ -69,17 +69,38 @@ def load(path: Path) -> Record | None:
 
 
 def load_all(*, prune: bool = True) -> list[Record]:
-    """Every recorded tunnel whose keeper runs; records of dead keepers are removed when `prune`."""
+    """Every recorded tunnel whose keeper runs; records of dead keepers are removed when `prune`.
+
+    A tunnel the connection keeper hosts is alive while the keeper still hosts it: one that
+    `disconnect HOST` closed has a running keeper all the same."""
     found = []
+    hosted: list[set[str] | None] = []  # asked once, when a record needs it
     for path in sorted(folder().glob("*.json")):
         record = load(path)
         if record is None:
             continue
-        if record.alive():
+        alive = record.alive()
+        if alive and record.hosted:
+            if not hosted:
+                hosted.append(_hosted_ids())
+            alive = hosted[0] is None or record.id in hosted[0]
+        if alive:
             found.append(record)
         elif prune:
             remove(record)
     return found
+
+
+def _hosted_ids() -> set[str] | None:
+    """The ids of the tunnels the connection keeper hosts; None when it cannot tell."""
+    from remoteenv.errors import RemoteenvError
+    from remoteenv.keeper import client
+
+    try:
+        reply = client.request("list")
+    except RemoteenvError:  # a keeper that does not answer: its records stay as they are
+        return None
+    return {str(t.get("id")) for t in reply.get("tunnels", [])} if reply is not None else None
 
 
 def remove(record: Record) -> None:

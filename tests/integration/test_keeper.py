@@ -448,3 +448,37 @@ def test_a_keeper_that_does_not_answer_is_gone_round_and_named(fresh):
     finally:
         os.kill(pid, signal.SIGCONT)
     assert remoteenv("connections", "--json", env=env).code == 0  # answering again
+
+
+def test_disconnecting_a_host_ends_its_hosted_tunnel_and_says_so(fresh):
+    from remoteenv.tunnel import listening
+
+    bed = fresh
+    env = kept_env(bed)
+    assert remoteenv("probe", "h01", "--json", env=env).code == 0  # the keeper goes on holding h01
+    opened = remoteenv("tunnel", "h02", "--service", "22", "--backend", "kept", "--detach", "--json", env=env)
+    assert opened.code == 0, opened.err
+    port = opened.json()["forwards"][0]["local_port"]
+    [record] = [t for t in remoteenv("tunnels", "--json", env=env).json() if t["host"] == "h02"]
+    closed = remoteenv("disconnect", "h02", "--json", env=env)
+    assert closed.code == 0 and closed.json()["closed"] == ["h02"] and closed.json()["tunnels"] == [record["id"]]
+    assert not listening(port)
+    assert [t for t in remoteenv("tunnels", "--json", env=env).json() if t["host"] == "h02"] == []
+    assert remoteenv("connections", "--json", env=env).json()["connections"][0]["name"] == "h01"
+
+    # A record of a tunnel the keeper no longer hosts (its host dropped and was given up, say) is
+    # not listed as open either.
+    opened = remoteenv("tunnel", "h02", "--service", "22", "--backend", "kept", "--detach", "--json", env=env)
+    assert opened.code == 0, opened.err
+    import socket as sockets
+
+    from remoteenv.keeper import wire
+    sock = sockets.socket(sockets.AF_UNIX)
+    sock.connect(str(keeper_dir(bed) / "keeper.sock"))
+    [record] = [t for t in remoteenv("tunnels", "--json", env=env).json() if t["host"] == "h02"]
+    wire.send_json(sock, {"op": "unlisten", "id": record["id"]})
+    assert wire.receive_json(sock)["ok"]
+    sock.close()
+    assert [t for t in remoteenv("tunnels", "--json", env=env).json() if t["host"] == "h02"] == []
+    said = remoteenv("disconnect", "h02", env=env)
+    assert said.code == 0 and "Closed h02" in said.out
