@@ -274,7 +274,7 @@ def resolve_services(host: Host, inv: Inventory, services: list[str], accept_new
 
 
 def tunnel(
-    host: Annotated[str, typer.Argument(help="The host (inventory name, ssh config alias or user@host[:port]).")],
+    host: Annotated[str, typer.Argument(help="The host (inventory name, ~/.ssh/config alias, or hostname).")],
     service: Annotated[list[str] | None, typer.Option(
         "--service", "-s", help="jupyter[:NAME] (default), a port on the host, tensorboard, or a Unix socket "
                                 "path; repeat for several.")] = None,
