@@ -13,15 +13,19 @@ if TYPE_CHECKING:
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
-    from remoteenv.cli.fast import try_fast
+    try:
+        from remoteenv.cli.fast import try_fast
 
-    code = try_fast(args)
-    if code is not None:
-        sys.exit(code)
-    from remoteenv.cli.app import make_app
-    from remoteenv.cli.errors import run_app
+        code = try_fast(args)
+        if code is not None:
+            sys.exit(code)
+        from remoteenv.cli.app import make_app
+        from remoteenv.cli.errors import run_app
 
-    sys.exit(run_app(make_app(args), argv))
+        app = make_app(args)
+    except KeyboardInterrupt:  # Ctrl-C while it starts: nothing has begun, so no traceback
+        sys.exit(130)
+    sys.exit(run_app(app, argv))
 
 
 def __getattr__(name: str) -> typer.Typer:
