@@ -20,6 +20,7 @@ from remoteenv.errors import ConfigError
 if TYPE_CHECKING:
     from remoteenv.inventory import Host, Inventory
     from remoteenv.tunnel import Forward
+    from remoteenv.tunnel.records import Record
     from remoteenv.tunnel.supervisor import Tunnel, TunnelEvent
 
 BackendOpt = Annotated[str | None, typer.Option(
@@ -300,17 +301,28 @@ def tunnel(
     inv = common.inventory()
     target = common.select_hosts(inv, [host])[0]
     wanted = resolve_services(target, inv, service or ["jupyter"], accept_new_host_key)
+    existing = _detached_to(target.name, [s.remote for s in wanted], local_port) if detach else None
     forwards, urls, taken = [], [], set()
     for i, s in enumerate(wanted):
-        first = local_port + i if local_port else s.preferred_port
-        port = free_local_port(first, taken)
+        if existing is not None:
+            port = int(existing.forwards[i]["local_port"])
+        else:
+            port = free_local_port(local_port + i if local_port else s.preferred_port, taken)
         taken.add(port)
         forwards.append(Forward(port, s.remote, s.label))
         urls.append(s.url_of(port) if callable(s.url_of) else f"http://127.0.0.1:{port}/")
-    opened = open_tunnel(target, inv, forwards, backend=backend, detach=detach, url=urls[0],
-                         service=",".join(s.label for s in wanted))
+    opened = None
+    if existing is not None:
+        # The same services of the same host are already joined here: a second tunnel would only
+        # take other ports for them.
+        pid = existing.pid
+        err_console().print(f"{target.name}: already open in the background (remoteenv tunnels)", highlight=False)
+    else:
+        opened = open_tunnel(target, inv, forwards, backend=backend, detach=detach, url=urls[0],
+                             service=",".join(s.label for s in wanted))
+        pid = opened.pid
     if as_json:
-        print_json({"host": target.name, "pid": opened.pid, "detached": detach,
+        print_json({"host": target.name, "pid": pid, "detached": detach, "reused": existing is not None,
                     "forwards": [{**f.to_json(), "url": u} for f, u in zip(forwards, urls, strict=True)]})
     else:
         for f in forwards:
@@ -319,8 +331,21 @@ def tunnel(
             typer.echo(u)
     if open_:
         open_browser(urls[0])
-    if not detach:
+    if opened is not None and not detach:
         hold([opened])
+
+
+def _detached_to(host: str, remotes: list[str], local_port: int | None) -> Record | None:
+    """A live background tunnel of `host` to exactly these remotes (at --local-port, when given)."""
+    from remoteenv.tunnel import records
+
+    for record in records.load_all():
+        if record.host != host or [str(f["remote"]) for f in record.forwards] != remotes:
+            continue
+        if local_port and int(record.forwards[0]["local_port"]) != local_port:
+            continue
+        return record
+    return None
 
 
 def tunnels(as_json: common.JsonOpt = False) -> None:

@@ -482,3 +482,23 @@ def test_disconnecting_a_host_ends_its_hosted_tunnel_and_says_so(fresh):
     assert [t for t in remoteenv("tunnels", "--json", env=env).json() if t["host"] == "h02"] == []
     said = remoteenv("disconnect", "h02", env=env)
     assert said.code == 0 and "Closed h02" in said.out
+
+
+def test_a_second_detached_tunnel_to_the_same_service_is_the_first_one(fresh):
+    bed = fresh
+    env = kept_env(bed)
+    try:
+        first = remoteenv("tunnel", "h02", "--service", "22", "--detach", "--json", env=env)
+        again = remoteenv("tunnel", "h02", "--service", "22", "--detach", "--json", env=env)
+        assert first.code == 0 and again.code == 0, (first.err, again.err)
+        assert again.json()["reused"] and not first.json()["reused"]
+        assert again.json()["forwards"] == first.json()["forwards"]
+        assert "already open" in again.err
+        assert len([t for t in remoteenv("tunnels", "--json", env=env).json() if t["host"] == "h02"]) == 1
+        port = first.json()["forwards"][0]["local_port"]
+        other = remoteenv("tunnel", "h02", "--service", "22", "--local-port", str(port + 100), "--detach", "--json",
+                          env=env)
+        assert other.code == 0 and not other.json()["reused"]  # asked for another local port: another tunnel
+        assert len([t for t in remoteenv("tunnels", "--json", env=env).json() if t["host"] == "h02"]) == 2
+    finally:
+        remoteenv("down", "h02", env=env)
