@@ -55,6 +55,7 @@ class CheckResult:
     key_login: bool = False
     identity: Identity | None = None
     remote_modes: dict[str, str | None] = field(default_factory=dict)
+    authorized_keys_file: str | None = None  # the one sshd reads (AuthorizedKeysFile), as a path on the host
     password_login: bool | None = None  # does sshd let a password (or typed codes) alone in?
     password_methods: list[str] = field(default_factory=list)  # what the server offers first
     password_checked_by: str | None = None  # "sshd -T" or "probe"
@@ -69,7 +70,7 @@ class CheckResult:
         return {
             "host": self.host, "target": self.target, "key_login": self.key_login,
             "identity": self.identity.to_json() if self.identity else None,
-            "remote_modes": self.remote_modes,
+            "remote_modes": self.remote_modes, "authorized_keys_file": self.authorized_keys_file,
             "password_login": self.password_login, "password_methods": self.password_methods,
             "password_checked_by": self.password_checked_by,
             "findings": [f.to_json() for f in self.findings],
@@ -151,11 +152,18 @@ def _local_files(host: Host, result: CheckResult, used: Identity | None) -> None
 
 
 def _remote_modes(side: hostside.HostSide, result: CheckResult) -> None:
-    names = {"home": "~", "ssh_dir": "~/.ssh", "authorized_keys": "~/.ssh/authorized_keys"}
+    keys_file = side.keys_file or "~/.ssh/authorized_keys"
+    home = side.home.rstrip("/")
+    if home and keys_file.startswith(home + "/"):
+        keys_file = "~" + keys_file[len(home):]
+    result.authorized_keys_file = keys_file
+    names = {"home": "~", "ssh_dir": "~/.ssh", "authorized_keys": keys_file}
     # What is advised (ssh(1), FILES). Written by others, sshd's StrictModes refuses a file; written by
     # the group, too, unless the group is the user's alone (Debian's sshd allows that).
     advised = {"home": 0o755, "ssh_dir": 0o700, "authorized_keys": 0o600}
     for what, shown in names.items():
+        if what not in side.modes:
+            continue  # not asked: sshd reads no keys from ~/.ssh here
         mode, uid = side.modes.get(what, (None, None))
         result.remote_modes[what] = f"{mode:04o}" if mode is not None else None
         if mode is None:

@@ -27,6 +27,8 @@ class HostSide:
     uid: int | None = None
     connection: str = ""  # $SSH_CONNECTION: client address, client port, server address, server port
     modes: dict[str, tuple[int | None, int | None]] = field(default_factory=dict)  # what -> (mode, uid)
+    home: str = ""
+    keys_file: str = ""  # the authorized keys file sshd reads (AuthorizedKeysFile), absolute
     listener: int | None = None
     program: str = "/usr/sbin/sshd"
     config: str = "/etc/ssh/sshd_config"
@@ -108,6 +110,10 @@ def parse(text: str) -> HostSide:
         elif key == "mode" and len(values) == 3:
             what, mode, uid = values
             side.modes[what] = (int(mode, 8) if mode != "-" else None, int(uid) if uid.isdigit() else None)
+        elif key == "home":
+            side.home = rest
+        elif key == "keys_file":
+            side.keys_file = rest
         elif key == "listener" and rest.isdigit():
             side.listener = int(rest)
         elif key == "program" and rest:

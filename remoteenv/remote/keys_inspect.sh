@@ -1,26 +1,17 @@
 # remoteenv keys check / harden: run as `sh -s` as the login user; changes nothing. Prints
 # TAB-separated lines:
-#   user NAME / uid N / connection "$SSH_CONNECTION"
-#   mode WHAT MODE UID        (WHAT: home, ssh_dir, authorized_keys; "-" when missing)
+#   user NAME / uid N / connection "$SSH_CONNECTION" / home "$HOME"
+#   mode WHAT MODE UID        (WHAT: home, ssh_dir, authorized_keys; "-" when missing; ssh_dir only
+#                              when sshd reads keys from ~/.ssh)
+#   keys_file PATH            (the authorized keys file the mode is of: sshd's AuthorizedKeysFile,
+#                              the first that exists, else the first)
 #   listener PID / program PATH / config PATH   (the sshd serving this session, and its -f file)
 #   sudo yes|no               (sudo -n works without a password)
 #   T KEY VALUE               (sshd -T's effective settings for this connection, where allowed)
 #   Terr LINE                 (why sshd -T could not run)
 #   include LINE              (Include lines of the config, where it can be read)
 set -eu
-printf 'user\t%s\nuid\t%s\nconnection\t%s\n' "$(id -un)" "$(id -u)" "${SSH_CONNECTION:-}"
-for what in home ssh_dir authorized_keys; do
-    case $what in
-        home) p=$HOME ;;
-        ssh_dir) p=$HOME/.ssh ;;
-        *) p=$HOME/.ssh/authorized_keys ;;
-    esac
-    if [ -e "$p" ]; then
-        printf 'mode\t%s\t%s\t%s\n' "$what" "$(stat -c %a "$p")" "$(stat -c %u "$p")"
-    else
-        printf 'mode\t%s\t-\t-\n' "$what"
-    fi
-done
+printf 'user\t%s\nuid\t%s\nconnection\t%s\nhome\t%s\n' "$(id -un)" "$(id -u)" "${SSH_CONNECTION:-}" "$HOME"
 
 # The listener is the first ancestor that runs sshd under its own name: the session's own sshd
 # processes retitle themselves ("sshd: user [priv]"); OpenSSH 9.8 and later retitle the listener
@@ -74,6 +65,7 @@ set -- ${SSH_CONNECTION:-}
 set +f
 spec="user=$(id -un)"
 [ $# -lt 4 ] || spec="$spec,host=$1,addr=$1,laddr=$3,lport=$4"
+keys_files=".ssh/authorized_keys .ssh/authorized_keys2"  # sshd's default
 if out=$(as_root "$program" -T -f "$config" -C "$spec" 2>&1); then
     printf '%s\n' "$out" | while IFS= read -r line; do
         case $line in
@@ -82,9 +74,36 @@ if out=$(as_root "$program" -T -f "$config" -C "$spec" 2>&1); then
                 printf 'T\t%s\t%s\n' "${line%% *}" "${line#* }" ;;
         esac
     done
+    found=$(printf '%s\n' "$out" | sed -n 's/^authorizedkeysfile //p')
+    [ -z "$found" ] || keys_files=$found
 else
     printf 'Terr\t%s\n' "$(printf '%s\n' "$out" | sed -n 1p)"
 fi
+
+# The modes sshd's StrictModes looks at: ~, ~/.ssh when keys are read from there, and the keys file.
+me=$(id -un) my_uid=$(id -u)
+keys_file= in_ssh_dir=no
+set -f
+for word in $keys_files; do
+    word=$(printf '%s\n' "$word" | sed -e "s|%h|$HOME|g" -e "s|%u|$me|g" -e "s|%U|$my_uid|g" -e 's/%%/%/g')
+    case $word in /*) ;; *) word=$HOME/$word ;; esac
+    case $word in "$HOME/.ssh/"*) in_ssh_dir=yes ;; esac
+    if [ -z "$keys_file" ] || { [ ! -e "$keys_file" ] && [ -e "$word" ]; }; then keys_file=$word; fi
+done
+set +f
+printf 'keys_file\t%s\n' "$keys_file"
+for what in home ssh_dir authorized_keys; do
+    case $what in
+        home) p=$HOME ;;
+        ssh_dir) [ "$in_ssh_dir" = yes ] || continue; p=$HOME/.ssh ;;
+        *) p=$keys_file ;;
+    esac
+    if [ -e "$p" ]; then
+        printf 'mode\t%s\t%s\t%s\n' "$what" "$(stat -c %a "$p")" "$(stat -c %u "$p")"
+    else
+        printf 'mode\t%s\t-\t-\n' "$what"
+    fi
+done
 if as_root test -r "$config" 2>/dev/null; then
     as_root grep -i -E '^[[:space:]]*include[[:space:]]' "$config" 2>/dev/null | while IFS= read -r line; do
         printf 'include\t%s\n' "$line"

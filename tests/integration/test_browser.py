@@ -93,7 +93,7 @@ def _stop_tunnel(env: dict[str, str], host_name: str, tunnel_pid: int | None, ch
 
 def test_up_url_opens_jupyterlab_and_a_cell_runs_in_the_envs_kernel(make_testbed, tmp_path):
     try:
-        from selenium.common.exceptions import TimeoutException
+        from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
         from selenium.webdriver.common.by import By
         from selenium.webdriver.common.keys import Keys
         from selenium.webdriver.support import expected_conditions as ec
@@ -126,7 +126,8 @@ def test_up_url_opens_jupyterlab_and_a_cell_runs_in_the_envs_kernel(make_testbed
 
         driver = _chrome(browser, driver_path, tmp_path / "chrome-profile")
         try:
-            wait = WebDriverWait(driver, FIRST_LOAD)
+            # JupyterLab re-renders as it loads: an element found a moment ago may be replaced.
+            wait = WebDriverWait(driver, FIRST_LOAD, ignored_exceptions=(StaleElementReferenceException,))
 
             # Without the token: a login page, never the lab.
             driver.get(_without_token(url))
@@ -149,15 +150,15 @@ def test_up_url_opens_jupyterlab_and_a_cell_runs_in_the_envs_kernel(make_testbed
             card.click()
 
             # A notebook on that kernel: type into its first cell and run it.
-            editor = wait.until(ec.element_to_be_clickable(
-                (By.CSS_SELECTOR, ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell .cm-content")))
-            WebDriverWait(driver, FIRST_LOAD).until(
-                lambda d: KERNEL_LABEL in d.find_element(
-                    By.CSS_SELECTOR, ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-KernelName").text)
+            wait.until(lambda d: KERNEL_LABEL in d.find_element(
+                By.CSS_SELECTOR, ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-KernelName").text)
             # The kernel named is not yet the kernel started: a cell sent before it is idle can be lost.
             wait.until(ec.presence_of_element_located((
                 By.CSS_SELECTOR, ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook-ExecutionIndicator"
                                  "[data-status='idle']")))
+            # The cell's editor once the notebook has settled (it is drawn again as the kernel starts).
+            editor = wait.until(ec.element_to_be_clickable(
+                (By.CSS_SELECTOR, ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell .cm-content")))
             editor.click()
             editor.send_keys("import sys; print(sys.prefix)")
             WebDriverWait(driver, 10).until(lambda d: "print(sys.prefix)" in editor.text)

@@ -347,6 +347,24 @@ def test_check_sees_passwords_with_sshd_T_where_sudo_works(make_testbed, tmp_pat
     assert bed.host("h02").prompts_answered() == 0  # the probe answers no prompt
 
 
+def test_check_looks_at_the_keys_file_sshd_reads(make_testbed):
+    # A host whose sshd reads keys from elsewhere (AuthorizedKeysFile), with no ~/.ssh at all: the
+    # modes that matter are that file's, and a missing ~/.ssh is nothing to warn about.
+    bed = make_testbed(1, sudo=["h01"], sshd_options={"h01": ["Match all", "    AuthorizedKeysFile %h/.keys/%u"]})
+    needs_netns(bed)
+    host = bed.host("h01")
+    host.run("mkdir -m 700 ~/.keys && cp ~/.ssh/authorized_keys ~/.keys/$(id -un) && chmod 640 ~/.keys/$(id -un)"
+             " && rm -r ~/.ssh")
+    result = remoteenv("keys", "check", "h01", "--json", env=bed.client.env())
+    assert result.code == 0, result.out + result.err
+    (report,) = result.json()
+    assert report["key_login"] is True and report["authorized_keys_file"] == f"~/.keys/{host.user}"
+    assert set(report["remote_modes"]) == {"home", "authorized_keys"}
+    assert report["remote_modes"]["authorized_keys"] == "0640"
+    assert [f["text"] for f in report["findings"]] == [
+        f"~/.keys/{host.user} has mode 0640; 0600 is advised (chmod 600 ~/.keys/{host.user})"]
+
+
 # ---------------------------------------------------------------- harden
 
 
