@@ -110,7 +110,7 @@ def dial(spawn: bool = True) -> socket.socket | None:
     """A socket to this user's keeper, starting one when there is none (and `spawn`).
 
     A keeper that runs but does not answer is gone round: None, and the command goes on without it
-    (saying so once); `stuck()` then names it."""
+    (saying so once, naming it)."""
     try:
         return _dial_keeper(spawn)
     except KeeperStuck as exc:
@@ -118,11 +118,6 @@ def dial(spawn: bool = True) -> socket.socket | None:
             _stuck.append(exc)
             print(f"warning: {exc.message}; going on without it ({exc.hint})", file=sys.stderr)
         return None
-
-
-def stuck() -> KeeperStuck | None:
-    """Why dial() found no keeper to use, when one runs but did not answer."""
-    return _stuck[0] if _stuck else None
 
 
 def _dial_keeper(spawn: bool) -> socket.socket | None:
