@@ -301,7 +301,7 @@ def tunnel(
     inv = common.inventory()
     target = common.select_hosts(inv, [host])[0]
     wanted = resolve_services(target, inv, service or ["jupyter"], accept_new_host_key)
-    existing = _detached_to(target.name, [s.remote for s in wanted], local_port) if detach else None
+    existing = _detached_to(target.name, [s.remote for s in wanted], local_port, backend) if detach else None
     forwards, urls, taken = [], [], set()
     for i, s in enumerate(wanted):
         if existing is not None:
@@ -335,14 +335,17 @@ def tunnel(
         hold([opened])
 
 
-def _detached_to(host: str, remotes: list[str], local_port: int | None) -> Record | None:
-    """A live background tunnel of `host` to exactly these remotes (at --local-port, when given)."""
+def _detached_to(host: str, remotes: list[str], local_port: int | None, backend: str | None) -> Record | None:
+    """A live background tunnel of `host` to exactly these remotes (at --local-port and through
+    --backend, when given)."""
     from remoteenv.tunnel import records
 
     for record in records.load_all():
         if record.host != host or [str(f["remote"]) for f in record.forwards] != remotes:
             continue
         if local_port and int(record.forwards[0]["local_port"]) != local_port:
+            continue
+        if backend and record.backend != backend:
             continue
         return record
     return None
